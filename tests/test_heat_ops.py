@@ -1,0 +1,108 @@
+"""The heat-conduction physics: DCT paths against scipy, decay, FVE sampling, impulse response."""
+import math
+
+import numpy as np
+import pytest
+import scipy.fft
+import torch
+
+from vheatir.archs.heat_ops import (Diffusivity, FrequencyValueEmbedding, dct2, heat_conduct, heat_decay, idct2,
+                                    sample_frequency_grid)
+
+SIZES = [(1, 1), (1, 9), (9, 1), (8, 8), (7, 7), (13, 7), (31, 17), (48, 64), (97, 131)]
+IMPLS = ['matrix', 'fft']
+
+
+@pytest.mark.parametrize('h,w', SIZES)
+@pytest.mark.parametrize('impl', IMPLS)
+def test_dct_matches_scipy(h, w, impl):
+    x = torch.randn(2, h, w, 3, generator=torch.Generator().manual_seed(h * 1000 + w))
+    ref = scipy.fft.dctn(x.double().numpy(), axes=(1, 2), norm='ortho')
+    ref_inv = scipy.fft.idctn(x.double().numpy(), axes=(1, 2), norm='ortho')
+    np.testing.assert_allclose(dct2(x, impl).numpy(), ref, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(idct2(x, impl).numpy(), ref_inv, atol=1e-5, rtol=0)
+    assert torch.allclose(idct2(dct2(x, impl), impl), x, atol=1e-5)
+
+
+@pytest.mark.parametrize('h,w', [(5, 11), (32, 48), (64, 64)])
+def test_matrix_and_fft_agree(h, w):
+    x = torch.randn(1, h, w, 4)
+    assert torch.allclose(dct2(x, 'matrix'), dct2(x, 'fft'), atol=1e-5)
+    assert torch.allclose(idct2(x, 'matrix'), idct2(x, 'fft'), atol=1e-5)
+    assert dct2(x, 'auto').shape == x.shape
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+@pytest.mark.parametrize('inverse', [False, True])
+def test_gradients_flow(impl, inverse):
+    # The DCT is orthonormal and linear: d<T(x), g>/dx = T^T g = T^-1 g.
+    x = torch.randn(2, 7, 10, 3, requires_grad=True)
+    g = torch.randn(2, 7, 10, 3)
+    fwd, back = (idct2, dct2) if inverse else (dct2, idct2)
+    (fwd(x, impl) * g).sum().backward()
+    assert torch.allclose(x.grad, back(g, impl), atol=1e-5)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_zero_diffusivity_is_identity(impl):
+    x = torch.randn(2, 12, 9, 5)
+    assert torch.allclose(heat_conduct(x, torch.zeros(12, 9, 5), impl), x, atol=1e-5)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_channel_mean_is_preserved(impl):
+    x = torch.randn(2, 15, 22, 4)
+    k = torch.rand(15, 22, 4) * 50
+    y = heat_conduct(x, k, impl)
+    assert torch.allclose(y.mean(dim=(1, 2)), x.mean(dim=(1, 2)), atol=1e-5)
+    assert not torch.allclose(y, x, atol=1e-2)  # it did diffuse
+
+
+def test_constant_k_is_gaussian_kernel_of_variance_2k():
+    # An impulse far from the borders spreads into a Gaussian of variance 2k px^2 per axis.
+    k, n = 4.0, 81
+    x = torch.zeros(1, n, n, 1)
+    x[0, n // 2, n // 2, 0] = 1.0
+    y = heat_conduct(x, torch.full((n, n, 1), k), 'fft')[0, :, :, 0].double()
+    coords = torch.arange(n, dtype=torch.float64) - n // 2
+    var_rows = (y.sum(1) * coords ** 2).sum() / y.sum()
+    var_cols = (y.sum(0) * coords ** 2).sum() / y.sum()
+    assert var_rows.item() == pytest.approx(2 * k, rel=0.02)
+    assert var_cols.item() == pytest.approx(2 * k, rel=0.02)
+    # and the same k gives the same kernel on a different image size (pixel units)
+    m = 121
+    x2 = torch.zeros(1, m, 51, 1)
+    x2[0, m // 2, 25, 0] = 1.0
+    y2 = heat_conduct(x2, torch.full((m, 51, 1), k), 'fft')[0, :, 25, 0].double()
+    c2 = torch.arange(m, dtype=torch.float64) - m // 2
+    assert ((y2 * c2 ** 2).sum() / y2.sum()).item() == pytest.approx(2 * k, rel=0.02)
+
+
+def test_decay_is_finite_for_huge_k_in_bf16():
+    k = torch.full((16, 16, 2), 1e4, dtype=torch.bfloat16, requires_grad=True)
+    d = heat_decay(k)
+    d.sum().backward()
+    assert torch.isfinite(d).all() and torch.isfinite(k.grad).all()
+    assert d[0, 0].eq(1).all()  # DC never decays
+
+
+def test_frequency_grid_sampling_hits_lattice_nodes():
+    # The lattice's G nodes sit at u = g / (G - 1); an H = G - 1 image samples u = n / H exactly there.
+    g = 9
+    lattice = torch.rand(g, g, 3)
+    out = sample_frequency_grid(lattice, g - 1, g - 1)
+    assert torch.allclose(out, lattice[:g - 1, :g - 1], atol=1e-6)
+    big = sample_frequency_grid(lattice, 300, 211)
+    assert big.shape == (300, 211, 3)
+    assert big.min() >= lattice.min() - 1e-6 and big.max() <= lattice.max() + 1e-6
+
+
+def test_diffusivity_nonnegative_any_size():
+    fve = FrequencyValueEmbedding(8, grid=6)
+    diff = Diffusivity(8, 5)
+    for h, w in [(1, 1), (48, 48), (97, 131)]:
+        k = diff(fve, h, w)
+        assert k.shape == (h, w, 5) and (k >= 0).all()
+    # initial diffusivities span sub-pixel to global scales across channels
+    k0 = diff(fve, 4, 4)[0, 0]
+    assert k0.min() < 0.2 and k0.max() > 50 and math.isfinite(k0.sum().item())

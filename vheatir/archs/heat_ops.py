@@ -1,0 +1,214 @@
+"""The physics of the heat-conduction operator (HCO), in one place.
+
+A feature map u(x, y) of H x W pixels is treated as a temperature field that
+diffuses for a while under the heat equation  du/dt = k * Laplacian(u)  with
+insulated (Neumann) borders. The solution is diagonal in the cosine basis:
+
+    U = DCT2(u)                               orthonormal 2-D DCT-II
+    U[n, m] <- U[n, m] * exp(-k[n, m] * w[n, m]),  w = (pi n / H)^2 + (pi m / W)^2
+    u <- IDCT2(U)
+
+``pi n / H`` is the angular frequency of DCT basis n in radians per pixel, so
+``k`` is measured in px^2: a constant k is a Gaussian heat kernel of variance
+2k px^2 along each axis, whatever the image size. k >= 0 may differ per
+frequency and channel; it comes from frequency value embeddings (FVE) defined
+over *normalised* frequency (n / H, m / W) in [0, 1)^2, so one set of learned
+parameters serves every image size.
+
+Tensors are channels-last: ``x`` is (B, H, W, C). The DCT is along dims 1 and 2.
+Two implementations: cosine-matrix multiplies, O(HW(H+W)), and FFT (Makhoul's
+N-point reordering), O(HW log HW). Both run in float32.
+"""
+import math
+from functools import lru_cache
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+DCT_IMPLS = ('matrix', 'fft', 'auto')
+
+
+# ----------------------------------------------------------------- cosine matrices
+@lru_cache(maxsize=64)
+def dct_matrix(n: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Orthonormal DCT-II matrix D (n, n): ``X = D @ x``; its inverse is ``D.T``.
+
+    D[k, i] = s_k cos(pi (2i + 1) k / (2n)),  s_0 = sqrt(1/n), s_k = sqrt(2/n).
+    Cached per (n, device, dtype); treat the result as read-only.
+    """
+    i = torch.arange(n, dtype=torch.float64)
+    k = i[:, None]
+    d = torch.cos(math.pi * (2 * i[None, :] + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    d[0] /= math.sqrt(2.0)
+    return d.to(device=device, dtype=dtype)
+
+
+def _dct2_matrix(x: Tensor, inverse: bool) -> Tensor:
+    b, h, w, c = x.shape
+    dh, dw = dct_matrix(h, x.device), dct_matrix(w, x.device)
+    if inverse:
+        dh, dw = dh.T, dw.T
+    # (H,H) @ (B, H, W*C) then (W,W) @ (B*H, W, C): both batched matmuls on contiguous views, no permutes.
+    x = torch.matmul(dh, x.reshape(b, h, w * c))
+    x = torch.matmul(dw, x.reshape(b * h, w, c))
+    return x.reshape(b, h, w, c)
+
+
+# --------------------------------------------------------------------- FFT version
+@lru_cache(maxsize=64)
+def _fft_plan(n: int, device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Index permutation, its inverse, and forward/inverse twiddles for length n.
+
+    Makhoul (1980): v = [x0, x2, x4, ..., x5, x3, x1]; V = FFT(v);
+    unnormalised DCT-II Y_k = 2 Re(V_k exp(-i pi k / 2n)). Orthonormal X_k = f_k Y_k
+    with f_0 = sqrt(1/4n), f_k = sqrt(1/2n). Twiddles fold in those factors.
+    """
+    even = torch.arange(0, n, 2)
+    odd = torch.arange(1, n, 2).flip(0)
+    perm = torch.cat([even, odd])
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(n)
+    k = torch.arange(n // 2 + 1, dtype=torch.float64)
+    f = torch.full_like(k, math.sqrt(1.0 / (2 * n)))
+    f[0] = math.sqrt(1.0 / (4 * n))
+    phase = torch.polar(torch.ones_like(k), -math.pi * k / (2 * n))
+    fwd = (2 * f) * phase                # X_k = Re(V_k fwd_k), X_{n-k} = -Im(V_k fwd_k)
+    bwd = phase.conj() / (2 * f)         # V_k = (X_k - i X_{n-k}) bwd_k
+    cdt = torch.complex64
+    return perm.to(device), inv.to(device), fwd.to(device, cdt), bwd.to(device, cdt)
+
+
+def _shape_along(t: Tensor, dim: int, ndim: int) -> Tensor:
+    shape = [1] * ndim
+    shape[dim] = -1
+    return t.view(shape)
+
+
+def _dct1_fft(x: Tensor, dim: int) -> Tensor:
+    n = x.shape[dim]
+    perm, _, fwd, _ = _fft_plan(n, x.device)
+    spec = torch.fft.rfft(x.index_select(dim, perm), dim=dim) * _shape_along(fwd, dim, x.ndim)
+    head = spec.real                                            # X_0 .. X_{n//2}
+    tail = -spec.imag.narrow(dim, 1, (n - 1) // 2).flip(dim)    # X_{n//2+1} .. X_{n-1}
+    return torch.cat([head, tail], dim)
+
+
+def _idct1_fft(x: Tensor, dim: int) -> Tensor:
+    n = x.shape[dim]
+    _, inv, _, bwd = _fft_plan(n, x.device)
+    half = n // 2
+    head = x.narrow(dim, 0, half + 1)                           # X_0 .. X_{n//2}
+    mirrored = x.narrow(dim, n - half, half).flip(dim)          # X_{n-1} .. X_{n-n//2}
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))                # X_n := 0
+    spec = torch.complex(head, -torch.cat([zero, mirrored], dim)) * _shape_along(bwd, dim, x.ndim)
+    return torch.fft.irfft(spec, n=n, dim=dim).index_select(dim, inv)
+
+
+def _dct2_fft(x: Tensor, inverse: bool) -> Tensor:
+    f = _idct1_fft if inverse else _dct1_fft
+    return f(f(x, 2), 1)
+
+
+# ------------------------------------------------------------------- public API
+def choose_dct_impl(h: int, w: int) -> str:
+    """Pick 'matrix' or 'fft' for an H x W transform.
+
+    Matrix multiplies win for small sides (the matmul is cheap and fast on BLAS),
+    the FFT for large ones, where O(n^2) per line overtakes O(n log n).
+    """
+    return 'matrix' if max(h, w) <= 128 else 'fft'
+
+
+def dct2(x: Tensor, impl: str = 'auto') -> Tensor:
+    """Orthonormal 2-D DCT-II of a channels-last tensor (B, H, W, C) over H and W.
+
+    Matches ``scipy.fft.dctn(x, axes=(1, 2), norm='ortho')``. Computed in float32.
+    """
+    impl = choose_dct_impl(x.shape[1], x.shape[2]) if impl == 'auto' else impl
+    x = x.float()
+    return _dct2_matrix(x, False) if impl == 'matrix' else _dct2_fft(x, False)
+
+
+def idct2(x: Tensor, impl: str = 'auto') -> Tensor:
+    """Inverse of :func:`dct2` (orthonormal 2-D DCT-III), same layout and dtype rules."""
+    impl = choose_dct_impl(x.shape[1], x.shape[2]) if impl == 'auto' else impl
+    x = x.float()
+    return _dct2_matrix(x, True) if impl == 'matrix' else _dct2_fft(x, True)
+
+
+@lru_cache(maxsize=64)
+def frequency_weights(h: int, w: int, device: torch.device) -> Tensor:
+    """w[n, m] = (pi n / H)^2 + (pi m / W)^2, shape (H, W, 1), rad^2 / px^2."""
+    wn = (math.pi * torch.arange(h, dtype=torch.float32) / h) ** 2
+    wm = (math.pi * torch.arange(w, dtype=torch.float32) / w) ** 2
+    return (wn[:, None] + wm[None, :]).unsqueeze(-1).to(device)
+
+
+def heat_decay(k: Tensor) -> Tensor:
+    """Per-frequency attenuation exp(-k * w) for k of shape (H, W, C) in px^2, k >= 0.
+
+    Computed as exp(-k * w), never exp(-w) ** k: the latter underflows to 0 for
+    large w and its gradient becomes NaN (0 * log 0) in low precision.
+    """
+    return torch.exp(-k.float() * frequency_weights(k.shape[0], k.shape[1], k.device))
+
+
+def heat_conduct(x: Tensor, k: Tensor, impl: str = 'auto') -> Tensor:
+    """Let x (B, H, W, C) diffuse with diffusivity-time k (H, W, C) [px^2]: IDCT(DCT(x) * exp(-k w)).
+
+    Returns float32 (B, H, W, C). k = 0 is the identity; the DC term (per-channel
+    mean) is always preserved since w[0, 0] = 0.
+    """
+    return idct2(dct2(x, impl) * heat_decay(k), impl)
+
+
+class FrequencyValueEmbedding(nn.Module):
+    """Learnable embedding e(u, v) in R^dim over normalised frequency (u, v) = (n/H, m/W).
+
+    Stored as a ``grid`` x ``grid`` lattice spanning [0, 1]^2; blocks project it to
+    a diffusivity lattice (:class:`Diffusivity`) that is then resampled to H x W,
+    so the embedding is defined for every image size. Shared by the blocks of a group.
+    """
+
+    def __init__(self, dim: int, grid: int = 16):
+        super().__init__()
+        self.values = nn.Parameter(torch.randn(grid, grid, dim) * 0.02)
+
+
+class Diffusivity(nn.Module):
+    """Per-block k(u, v, c) >= 0 in px^2: softplus(Linear(FVE)) on the lattice, then bilinear to H x W.
+
+    The bias starts log-spaced over ``k_init`` px^2 across channels, so at
+    initialisation the channels diffuse over scales from sub-pixel to global.
+    """
+
+    def __init__(self, embed_dim: int, channels: int, k_init: Tuple[float, float] = (0.1, 100.0)):
+        super().__init__()
+        self.proj = nn.Linear(embed_dim, channels)
+        nn.init.normal_(self.proj.weight, std=0.02)
+        k0 = torch.logspace(math.log10(k_init[0]), math.log10(k_init[1]), channels)
+        with torch.no_grad():
+            self.proj.bias.copy_(k0 + torch.log(-torch.expm1(-k0)))  # softplus^-1(k0), stable
+
+    def forward(self, fve: FrequencyValueEmbedding, h: int, w: int) -> Tensor:
+        """k of shape (H, W, C), float32."""
+        lattice = F.softplus(self.proj(fve.values.float()))
+        return sample_frequency_grid(lattice, h, w)
+
+
+def sample_frequency_grid(values: Tensor, h: int, w: int) -> Tensor:
+    """Bilinearly resample a (G, G, C) lattice over [0, 1]^2 at (n/H, m/W): returns (H, W, C).
+
+    Interpolation of non-negative lattice values stays non-negative, so a k >= 0
+    lattice yields k >= 0 at every image size.
+    """
+    g = values.permute(2, 0, 1).unsqueeze(0)                    # (1, C, G, G)
+    device = values.device
+    # grid_sample coordinates in [-1, 1] with align_corners=True: -1 -> u = 0, +1 -> u = 1.
+    u = torch.arange(h, device=device, dtype=values.dtype) / h * 2 - 1
+    v = torch.arange(w, device=device, dtype=values.dtype) / w * 2 - 1
+    coords = torch.stack(torch.meshgrid(v, u, indexing='xy'), -1).unsqueeze(0)  # (1, H, W, 2) as (x=v, y=u)
+    out = F.grid_sample(g, coords, mode='bilinear', padding_mode='border', align_corners=True)
+    return out[0].permute(1, 2, 0)

@@ -1,0 +1,135 @@
+"""The vHeatIR network: conv head, residual groups of full-resolution heat blocks, conv tail.
+
+Layout: images are NCHW; inside the groups features are channels-last
+(B, H, W, C), which is what Linear/LayerNorm and the DCT's batched matmuls want.
+Convolutions see an NCHW *view* of channels-last memory, so switching between
+the two is free.
+"""
+from typing import Optional, Sequence
+
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+from torch import Tensor, nn
+
+from .heat_ops import DCT_IMPLS, Diffusivity, FrequencyValueEmbedding, heat_conduct
+
+
+def _nchw(x: Tensor) -> Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def _nhwc(x: Tensor) -> Tensor:
+    return x.permute(0, 2, 3, 1)
+
+
+class HeatConduction(nn.Module):
+    """Heat Conduction Operator (HCO) on channels-last features (B, H, W, C) -> same shape.
+
+    depthwise 3x3 conv -> Linear C->2C split into (x, z) -> DCT -> x exp(-k w) -> IDCT
+    -> LayerNorm -> * SiLU(z) -> Linear C->C. k comes from the group's FVE through
+    this block's :class:`Diffusivity`. The DCT part runs in float32 under autocast.
+    """
+
+    def __init__(self, dim: int, fve_dim: int, dct_impl: str = 'auto'):
+        super().__init__()
+        if dct_impl not in DCT_IMPLS:
+            raise ValueError(f'dct_impl must be one of {DCT_IMPLS}, got {dct_impl!r}')
+        self.dct_impl = dct_impl
+        self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        self.in_proj = nn.Linear(dim, 2 * dim)
+        self.diffusivity = Diffusivity(fve_dim, dim)
+        self.out_norm = nn.LayerNorm(dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def forward(self, x: Tensor, fve: FrequencyValueEmbedding) -> Tensor:
+        _, h, w, _ = x.shape
+        x = _nhwc(self.dwconv(_nchw(x)))
+        x, z = self.in_proj(x).chunk(2, dim=-1)
+        with torch.autocast(x.device.type, enabled=False):
+            x = heat_conduct(x, self.diffusivity(fve, h, w), self.dct_impl)
+        x = self.out_norm(x) * nn.functional.silu(z)
+        return self.out_proj(x)
+
+
+class HeatBlock(nn.Module):
+    """x + HCO(LN(x)), then x + MLP(LN(x)); channels-last (B, H, W, C)."""
+
+    def __init__(self, dim: int, fve_dim: int, mlp_ratio: float = 2.0, dct_impl: str = 'auto'):
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.norm1 = nn.LayerNorm(dim)
+        self.hco = HeatConduction(dim, fve_dim, dct_impl)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor, fve: FrequencyValueEmbedding) -> Tensor:
+        x = x + self.hco(self.norm1(x), fve)
+        return x + self.mlp(self.norm2(x))
+
+
+class HeatGroup(nn.Module):
+    """Residual heat group: ``depth`` HeatBlocks sharing one FVE, a 3x3 conv, a skip."""
+
+    def __init__(self, dim: int, depth: int, mlp_ratio: float, fve_grid: int, dct_impl: str):
+        super().__init__()
+        self.fve = FrequencyValueEmbedding(dim, fve_grid)
+        self.blocks = nn.ModuleList(HeatBlock(dim, dim, mlp_ratio, dct_impl) for _ in range(depth))
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = x
+        for block in self.blocks:
+            y = block(y, self.fve)
+        return x + _nhwc(self.conv(_nchw(y)))
+
+
+@ARCH_REGISTRY.register()
+class VHeatIR(nn.Module):
+    """vHeatIR for denoising / JPEG deblocking; any H x W, no padding.
+
+    Args:
+        in_chans: image channels, 1 (gray) or 3 (RGB).
+        embed_dim: feature width C.
+        depths: blocks per residual group, e.g. [4, 4, 4, 4] = 4 groups of 4.
+        mlp_ratio: hidden width of the block MLP relative to C.
+        cond_chans: 0, or the number of conditioning values (e.g. 1 for sigma/255
+            or quality/100) fed as constant maps beside the image.
+        fve_grid: side of the FVE lattice over normalised frequency.
+        dct_impl: 'auto', 'matrix' or 'fft'.
+
+    forward(x, cond): x (B, in_chans, H, W) in [0, 1] (RGB for colour);
+    cond (B, cond_chans) or None. Returns (B, in_chans, H, W) = x + residual.
+    """
+
+    def __init__(self,
+                 in_chans: int = 3,
+                 embed_dim: int = 48,
+                 depths: Sequence[int] = (4, 4, 4, 4),
+                 mlp_ratio: float = 2.0,
+                 cond_chans: int = 0,
+                 fve_grid: int = 16,
+                 dct_impl: str = 'auto'):
+        super().__init__()
+        self.in_chans, self.cond_chans = in_chans, cond_chans
+        self.conv_first = nn.Conv2d(in_chans + cond_chans, embed_dim, 3, padding=1)
+        self.groups = nn.ModuleList(HeatGroup(embed_dim, d, mlp_ratio, fve_grid, dct_impl) for d in depths)
+        self.norm = nn.LayerNorm(embed_dim)
+        self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)
+        self.conv_last = nn.Conv2d(embed_dim, in_chans, 3, padding=1)
+
+    def forward(self, x: Tensor, cond: Optional[Tensor] = None) -> Tensor:
+        b, _, h, w = x.shape
+        inp = x
+        if self.cond_chans:
+            if cond is None:
+                raise ValueError(f'this VHeatIR expects {self.cond_chans} conditioning value(s) (cond), got None')
+            cond = cond.to(x.dtype).reshape(b, self.cond_chans, 1, 1).expand(b, self.cond_chans, h, w)
+            x = torch.cat([x, cond], dim=1)
+        # channels_last memory makes every NCHW<->NHWC permute below a free view.
+        feat = self.conv_first(x.contiguous(memory_format=torch.channels_last))
+        y = _nhwc(feat)
+        for group in self.groups:
+            y = group(y)
+        y = _nchw(self.norm(y))
+        y = self.conv_after_body(y) + feat
+        return inp + self.conv_last(y).contiguous()

@@ -1,0 +1,2 @@
+"""Datasets; importing a module registers it in BasicSR's DATASET_REGISTRY."""
+from . import restoration_dataset  # noqa: F401

@@ -1,0 +1,246 @@
+"""Single-folder restoration datasets: the low-quality input is synthesised on the fly.
+
+Only ground-truth images are stored (a folder of images or an LMDB made by
+``basicsr.utils.lmdb_util``); each sample degrades its GT with Gaussian noise
+(:class:`DenoisingDataset`) or JPEG compression (:class:`JPEGDataset`).
+
+Every sample is a dict::
+
+    lq, gt    float32 tensors, C x H x W, C = in_chans (1 grey, 3 RGB), 0-1 scale
+              (the noisy lq is not clipped, so it may leave [0, 1])
+    cond      float32 tensor of shape (1,): sigma / 255 or quality / 100 actually used
+    lq_path, gt_path   file path (disk backend) or LMDB key
+"""
+import numbers
+import os
+from os import path as osp
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from basicsr.data.data_util import paths_from_lmdb
+from basicsr.data.transforms import augment
+from basicsr.utils import FileClient, scandir
+from basicsr.utils.registry import DATASET_REGISTRY
+from torch.utils import data
+
+from .degradations import add_gaussian_noise, jpeg_compress
+
+IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+_DECODE_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR}
+_FILE_CLIENTS: dict[tuple[int, str, str], FileClient] = {}
+
+
+def _file_client(backend: str, root: str) -> FileClient:
+    """The FileClient for ``root`` in this process, created on first use.
+
+    Shared per (process, backend, root): py-lmdb refuses to open the same environment
+    twice in one process (e.g. a train and a val dataset on one LMDB), and a handle
+    must not be used across a fork, so forked dataloader workers open their own.
+    """
+    key = (os.getpid(), backend, root)
+    client = _FILE_CLIENTS.get(key)
+    if client is None:
+        client = FileClient('lmdb', db_paths=[root], client_keys=['gt']) if backend == 'lmdb' else FileClient('disk')
+        _FILE_CLIENTS[key] = client
+    return client
+
+
+def _parse_level(value: Any, name: str, low: float, high: float, integer: bool) -> tuple[float, float]:
+    """Turn a fixed level or a ``[lo, hi]`` range into ``(lo, hi)``, checking type and bounds."""
+    lo, hi = value if isinstance(value, (list, tuple)) and len(value) == 2 else (value, value)
+    for v in (lo, hi):
+        if not isinstance(v, numbers.Real) or isinstance(v, bool) or (integer and not float(v).is_integer()):
+            kind = 'an integer' if integer else 'a number'
+            raise ValueError(f"Option '{name}' must be {kind} or a [lo, hi] pair of them, got {value!r}.")
+    if not low <= lo <= hi <= high:
+        raise ValueError(f"Option '{name}' must satisfy {low} <= lo <= hi <= {high}, got {value!r}.")
+    return (int(lo), int(hi)) if integer else (float(lo), float(hi))
+
+
+def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator, key: str) -> np.ndarray:
+    """Random ``size`` x ``size`` crop (a view, no copy) of an H x W x C image."""
+    h, w = img.shape[:2]
+    if h < size or w < size:
+        raise ValueError(f'Image {key} is {h}x{w} (HxW), smaller than gt_size {size}x{size}; '
+                         'remove it or lower gt_size.')
+    top = int(rng.integers(h - size + 1))
+    left = int(rng.integers(w - size + 1))
+    return img[top:top + size, left:left + size]
+
+
+def _to_chw_float(img: np.ndarray) -> np.ndarray:
+    """uint8 H x W x C (any strides) -> new contiguous float32 C x H x W array in [0, 1]."""
+    out = np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+class _SyntheticRestorationDataset(data.Dataset):
+    """Shared loading, cropping and augmentation for on-the-fly degradation datasets.
+
+    Options (``opt``, as BasicSR passes it):
+        dataroot_gt (str): folder of images (sorted, non-recursive) or an ``.lmdb`` folder.
+        io_backend (dict): ``{type: disk}`` or ``{type: lmdb}``.
+        in_chans (int): 1 = true 8-bit grey (``cv2.IMREAD_GRAYSCALE``), 3 = RGB colour.
+        phase (str): 'train' (random crop + augmentation, random degradation level)
+            or anything else (whole image, degradation fixed per index).
+        gt_size (int, train): side of the square random crop.
+        use_hflip, use_rot (bool, train): basicsr ``augment`` (8 flips/rotations).
+        val_seed (int, val): per-image generator is ``default_rng(val_seed + index)``;
+            default 0.
+
+    Subclasses implement :meth:`_degrade`.
+    """
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__()
+        self.opt = opt
+        self.is_train = opt['phase'] == 'train'
+        self.in_chans = int(opt.get('in_chans', 3))
+        if self.in_chans not in _DECODE_FLAGS:
+            raise ValueError(f"in_chans must be 1 (grey) or 3 (RGB), got {opt.get('in_chans')!r}.")
+        self.gt_root = str(opt['dataroot_gt'])
+        self.backend = opt.get('io_backend', {'type': 'disk'})['type']
+        if self.backend == 'lmdb':
+            self.paths = self._keys_from_lmdb(self.gt_root)
+        elif self.backend == 'disk':
+            self.paths = self._files_from_folder(self.gt_root)
+        else:
+            raise ValueError(f"io_backend type must be 'disk' or 'lmdb', got {self.backend!r}.")
+        if self.is_train:
+            self.gt_size = int(opt['gt_size'])
+            self.use_hflip = bool(opt.get('use_hflip', False))
+            self.use_rot = bool(opt.get('use_rot', False))
+        self.val_seed = int(opt.get('val_seed', 0))
+        # Training generator, created lazily in each process (i.e. inside each dataloader worker).
+        self._rng_pid: int | None = None
+        self._rng: np.random.Generator | None = None
+
+    @staticmethod
+    def _files_from_folder(folder: str) -> list[str]:
+        if not osp.isdir(folder):
+            raise ValueError(f'dataroot_gt folder {folder} does not exist.')
+        paths = sorted(osp.join(folder, name) for name in scandir(folder) if name.lower().endswith(IMG_EXTENSIONS))
+        if not paths:
+            raise ValueError(f'dataroot_gt folder {folder} contains no images ({", ".join(IMG_EXTENSIONS)}).')
+        return paths
+
+    @staticmethod
+    def _keys_from_lmdb(folder: str) -> list[str]:
+        if not osp.isfile(osp.join(folder, 'meta_info.txt')):
+            raise ValueError(f'dataroot_gt {folder} is not an LMDB folder with a meta_info.txt.')
+        keys = paths_from_lmdb(folder)
+        if not keys:
+            raise ValueError(f'LMDB {folder} lists no images in its meta_info.txt.')
+        return keys
+
+    def _level_option(self, name: str) -> tuple[str, Any]:
+        """Return (option name, value) for a degradation level; ``<name>_val`` wins outside training."""
+        if not self.is_train and self.opt.get(f'{name}_val') is not None:
+            name = f'{name}_val'
+        if name not in self.opt:
+            raise ValueError(f"{type(self).__name__} needs option '{name}'.")
+        return name, self.opt[name]
+
+    def _train_rng(self) -> np.random.Generator:
+        """This process's generator for crops and degradation levels during training.
+
+        Recreated when the pid changes, so forked dataloader workers never share a
+        state; seeded from ``torch.initial_seed()``, which PyTorch makes distinct per
+        worker (and reproducible under ``torch.manual_seed``).
+        """
+        pid = os.getpid()
+        if self._rng_pid != pid:
+            self._rng = np.random.default_rng(torch.initial_seed())
+            self._rng_pid = pid
+        return self._rng
+
+    def _read_gt(self, key: str) -> np.ndarray:
+        """Decode the GT image: uint8 H x W x C, C = in_chans, BGR order for colour."""
+        buf = _file_client(self.backend, self.gt_root).get(key, 'gt')
+        img = None if buf is None else cv2.imdecode(np.frombuffer(buf, np.uint8), _DECODE_FLAGS[self.in_chans])
+        if img is None:
+            raise ValueError(f'Cannot decode image {key} (from {self.gt_root}).')
+        return img[..., None] if img.ndim == 2 else img
+
+    def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        """Make the pair from a uint8 H x W x C GT (RGB order, possibly a strided view).
+
+        Returns (lq, gt, cond): float32 C x H x W arrays and the conditioning scalar.
+        """
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> dict:
+        key = self.paths[index]
+        img = self._read_gt(key)
+        if self.is_train:
+            rng = self._train_rng()
+            img = _random_crop(img, self.gt_size, rng, key)
+            img = augment(img, self.use_hflip, self.use_rot)
+        else:
+            rng = np.random.default_rng(self.val_seed + index)
+        if self.in_chans == 3:
+            img = img[..., ::-1]  # BGR -> RGB as a view; copied once in _to_chw_float
+        lq, gt, cond = self._degrade(img, rng)
+        return {
+            'lq': torch.from_numpy(lq),
+            'gt': torch.from_numpy(gt),
+            'cond': torch.tensor([cond], dtype=torch.float32),
+            'lq_path': key,
+            'gt_path': key,
+        }
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+@DATASET_REGISTRY.register()
+class DenoisingDataset(_SyntheticRestorationDataset):
+    """GT images with additive white Gaussian noise (unclipped) as the input.
+
+    Extra options:
+        sigma (float | [lo, hi]): noise std on the 0-255 scale. A range draws a uniform
+            float per training patch, and per image (deterministically) in validation.
+        sigma_val (float | [lo, hi], optional): replaces ``sigma`` outside training.
+
+    Sample: ``lq = gt + N(0, (sigma/255)^2)`` and ``gt``, float32 C x H x W (RGB or grey),
+    ``cond = [sigma / 255]``. Validation noise depends only on ``val_seed + index``.
+    """
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        name, value = self._level_option('sigma')
+        self.sigma_range = _parse_level(value, name, 0.0, float('inf'), integer=False)
+
+    def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        lo, hi = self.sigma_range
+        sigma = lo if lo == hi else float(rng.uniform(lo, hi))
+        gt = _to_chw_float(img)
+        return add_gaussian_noise(gt, sigma, rng), gt, sigma / 255.0
+
+
+@DATASET_REGISTRY.register()
+class JPEGDataset(_SyntheticRestorationDataset):
+    """GT images JPEG-compressed with OpenCV as the input (grey images as 1-channel JPEG).
+
+    Extra options:
+        quality (int | [lo, hi]): JPEG quality in 1..100. A range draws a uniform
+            integer (inclusive) per training patch, and per image (deterministically)
+            in validation.
+        quality_val (int | [lo, hi], optional): replaces ``quality`` outside training.
+
+    Sample: ``lq`` = decoded JPEG of the (cropped, augmented) uint8 GT and ``gt``,
+    float32 C x H x W in [0, 1] (RGB or grey), ``cond = [quality / 100]``.
+    """
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        name, value = self._level_option('quality')
+        self.quality_range = _parse_level(value, name, 1, 100, integer=True)
+
+    def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        lo, hi = self.quality_range
+        quality = lo if lo == hi else int(rng.integers(lo, hi + 1))
+        return _to_chw_float(jpeg_compress(img, quality)), _to_chw_float(img), quality / 100.0

@@ -1,0 +1,2 @@
+"""Metrics; importing a module registers it in BasicSR's METRIC_REGISTRY."""
+from . import psnrb  # noqa: F401

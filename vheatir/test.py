@@ -1,0 +1,23 @@
+"""Evaluate from a BasicSR test option file: ``python vheatir/test.py -opt options/test/<file>.yml``.
+
+Run from the repository root: results (log with PSNR/SSIM, images if asked) go
+to ``./results/<name>``.
+"""
+import os
+import sys
+
+if __package__ in (None, ''):
+    # Run as a script: Python put vheatir/ itself on sys.path, which would shadow top-level
+    # names (data, models, test, ...). Put the repository root there instead.
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
+
+
+def main() -> None:
+    from basicsr.test import test_pipeline
+    test_pipeline(os.getcwd())
+
+
+if __name__ == '__main__':
+    main()
