@@ -1,0 +1,80 @@
+"""The VHeatIR network: any size, conditioning, residual learning, resolution-agnostic FVE."""
+import pytest
+import torch
+from basicsr.utils.registry import ARCH_REGISTRY
+
+import vheatir  # noqa: F401  (registers VHeatIR)
+from vheatir.archs.vheatir_arch import VHeatIR
+
+
+def tiny(**kw):
+    torch.manual_seed(0)
+    cfg = dict(in_chans=1, embed_dim=8, depths=[2, 1], mlp_ratio=2, cond_chans=1, fve_grid=6)
+    cfg.update(kw)
+    return VHeatIR(**cfg).eval()
+
+
+@pytest.mark.parametrize('shape', [(1, 1, 1, 1), (2, 1, 7, 5), (1, 1, 16, 16), (1, 1, 33, 20)])
+@pytest.mark.parametrize('impl', ['matrix', 'fft'])
+def test_any_size_gray(shape, impl):
+    net = tiny(dct_impl=impl)
+    x = torch.rand(shape)
+    y = net(x, torch.full((shape[0], 1), 0.1))
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_colour_without_conditioning_and_registry():
+    net = ARCH_REGISTRY.get('VHeatIR')(in_chans=3, embed_dim=8, depths=[1], cond_chans=0)
+    x = torch.rand(2, 3, 12, 19)
+    assert net(x).shape == x.shape
+
+
+def test_conditioning_is_required_and_used():
+    net = tiny()
+    x = torch.rand(1, 1, 12, 12)
+    with pytest.raises(ValueError, match='cond'):
+        net(x)
+    assert not torch.allclose(net(x, torch.tensor([[0.0]])), net(x, torch.tensor([[0.2]])))
+
+
+def test_residual_learning_output_is_input_plus_tail():
+    net = tiny()
+    torch.nn.init.zeros_(net.conv_last.weight)
+    torch.nn.init.zeros_(net.conv_last.bias)
+    x = torch.rand(1, 1, 9, 14)
+    assert torch.equal(net(x, torch.tensor([[0.1]])), x)
+
+
+def test_fve_is_resolution_agnostic():
+    net = tiny()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    for h, w in [(48, 48), (97, 131)]:
+        y = net(torch.rand(1, 1, h, w), torch.tensor([[0.1]]))
+        assert y.shape == (1, 1, h, w) and torch.isfinite(y).all()
+    after = net.state_dict()
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # no parameter's shape depends on an image size
+    assert all(96 not in p.shape and 97 not in p.shape for p in net.parameters())
+
+
+def test_matrix_and_fft_networks_agree():
+    x, c = torch.rand(1, 1, 21, 30), torch.tensor([[0.2]])
+    a, b = tiny(dct_impl='matrix'), tiny(dct_impl='fft')
+    b.load_state_dict(a.state_dict())
+    assert torch.allclose(a(x, c), b(x, c), atol=1e-4)
+
+
+def test_bf16_autocast_trains_finite():
+    net = tiny().train()
+    x = torch.rand(2, 1, 24, 24)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        y = net(x, torch.full((2, 1), 0.1))
+    loss = (y.float() - x).abs().mean()
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_unknown_dct_impl_is_rejected():
+    with pytest.raises(ValueError, match='dct_impl'):
+        tiny(dct_impl='fast')
