@@ -1,0 +1,105 @@
+"""Benchmark restoration models on the standard test sets with SwinIR's protocol.
+
+    python scripts/benchmark.py --task denoise --sets BSD68,Set12 --sigmas 15,25,50
+    python scripts/benchmark.py --task denoise --sets CBSD68 --sigmas 25 --color
+    python scripts/benchmark.py --task jpeg --sets LIVE1,Classic5 --qualities 10,20,30,40
+
+Prints a markdown table and writes JSON (per-image and mean PSNR/SSIM[/PSNR-B], model,
+weights sha256, seconds per image). ``--model input`` scores the degraded input itself.
+The protocol is described in ``vheatir/benchmark.py``.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+import vheatir  # noqa: E402,F401
+from vheatir.benchmark import network_restorer, run_set, sha256  # noqa: E402
+
+COLOR_SETS = {'CBSD68'}
+GRAY_SETS = {'BSD68', 'Set12', 'Classic5'}
+
+
+def parse_list(text: str, cast):
+    return [cast(v) for v in text.split(',') if v.strip()]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--task', choices=['denoise', 'jpeg'], required=True)
+    p.add_argument('--sets', required=True, help='comma-separated folder names under --root')
+    p.add_argument('--sigmas', default='15,25,50', help='noise levels on the 0-255 scale (denoise)')
+    p.add_argument('--qualities', default='10,20,30,40', help='JPEG qualities (jpeg)')
+    p.add_argument('--color', action='store_true', help='colour model and colour protocol (CBSD68 implies it)')
+    p.add_argument('--model', choices=['vheatir', 'input'], default='vheatir')
+    p.add_argument('--weights', default=None, help='weights file (default: the shipped one for task and colour)')
+    p.add_argument('--root', default='datasets', help='folder holding the test sets')
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
+    p.add_argument('--out', default=None, help='JSON path (default docs/results/<task>_<model>_<sets>.json)')
+    args = p.parse_args()
+
+    sets = parse_list(args.sets, str)
+    levels = parse_list(args.sigmas if args.task == 'denoise' else args.qualities, float)
+    color = args.color or any(s in COLOR_SETS for s in sets)
+    if color and any(s in GRAY_SETS for s in sets):
+        p.error(f'--sets mixes gray-only and colour sets: {sets}')
+    device = torch.device(args.device)
+
+    info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)'}
+    net = None
+    if args.model == 'vheatir':
+        from vheatir.weights import default_weights, load_network
+        try:
+            path = args.weights or default_weights(args.task, 'color' if color else 'gray')
+            net, _ = load_network(path, device)
+        except (OSError, ValueError) as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
+        info.update(weights=os.path.relpath(path), weights_sha256=sha256(path),
+                    parameters=sum(p.numel() for p in net.parameters()), amp=args.amp)
+
+    results = []
+    for name in sets:
+        for level in levels:
+            restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp)
+            start = time.time()
+            try:
+                r = run_set(restorer, os.path.join(args.root, name), args.task, color, level)
+            except ValueError as e:
+                print(f'error: {e}', file=sys.stderr)
+                return 2
+            r.update(set=name, level=level, wall_seconds=time.time() - start)
+            results.append(r)
+            m = r['mean']
+            print(f"{name} {'sigma' if args.task == 'denoise' else 'q'}={level:g}: "
+                  f"PSNR {m['psnr']:.2f} SSIM {m['ssim']:.4f}" + (f" PSNR-B {m['psnrb']:.2f}" if 'psnrb' in m else '')
+                  + f" ({r['seconds_per_image']:.2f} s/image)", file=sys.stderr, flush=True)
+
+    level_name = 'σ' if args.task == 'denoise' else 'q'
+    metric_names = ['psnr', 'ssim'] + (['psnrb'] if args.task == 'jpeg' else [])
+    print(f"\n| set | {level_name} | " + ' | '.join(m.upper().replace('PSNRB', 'PSNR-B') for m in metric_names)
+          + ' | s/image |')
+    print('|---|---|' + '---|' * (len(metric_names) + 1))
+    for r in results:
+        vals = ' | '.join(f"{r['mean'][m]:.4f}" if m == 'ssim' else f"{r['mean'][m]:.2f}" for m in metric_names)
+        print(f"| {r['set']} | {r['level']:g} | {vals} | {r['seconds_per_image']:.2f} |")
+
+    out = args.out or os.path.join('docs', 'results', f"{args.task}_{'color' if color else 'gray'}_{args.model}_"
+                                   f"{'-'.join(sets)}.json")
+    os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
+    tmp = out + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump({**info, 'command': ' '.join(['python'] + sys.argv), 'results': results}, f, indent=1)
+    os.replace(tmp, out)
+    print(f'\nwrote {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Benchmark protocol for denoising and JPEG deblocking, as SwinIR's test script defines it.
+
+So our numbers compare with the published ones:
+
+- Gaussian denoising: ground truth read with OpenCV (gray: ``IMREAD_GRAYSCALE``; colour: BGR),
+  as float in [0, 1]; ``np.random.seed(0)`` before *each* image; input = GT +
+  ``np.random.normal(0, sigma/255, GT.shape)``, not clipped (colour noise is drawn in BGR order).
+- JPEG: gray sets read with ``IMREAD_UNCHANGED``; a colour file used for gray JPEG becomes its
+  BT.601 Y channel (16–235, rounded: SwinIR's ``bgr2ycbcr(y_only=True)``); input = OpenCV JPEG at
+  quality q. Colour JPEG encodes the BGR image.
+- Metrics on uint8 (output rounded), whole image, no border crop: PSNR, SSIM (BasicSR's, the same
+  formulas as SwinIR's), PSNR-B for JPEG; colour results also report PSNR/SSIM on the Y channel.
+"""
+import glob
+import hashlib
+import os
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+import torch
+from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+
+from .metrics.psnrb import calculate_psnrb
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+
+# A restorer maps a degraded float image (H, W, C) in [0, 1], RGB for C = 3, to the same shape.
+Restorer = Callable[[np.ndarray], np.ndarray]
+
+
+def list_images(folder: str) -> List[str]:
+    """Sorted image files directly inside ``folder``; ValueError if there are none."""
+    if not os.path.isdir(folder):
+        raise ValueError(f'{folder}: not a folder (run `python datasets/prepare.py` or pass --root)')
+    files = sorted(p for p in glob.glob(os.path.join(folder, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise ValueError(f'{folder}: no images')
+    return files
+
+
+def y_channel_uint8(bgr: np.ndarray) -> np.ndarray:
+    """BT.601 luma of a uint8 BGR image, in 16–235, rounded to uint8 (SwinIR/MATLAB convention)."""
+    y = bgr.astype(np.float64) @ np.array([24.966, 128.553, 65.481]) / 255.0 + 16.0
+    return y.round().astype(np.uint8)
+
+
+def make_pair(path: str, task: str, color: bool, level: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(GT uint8, degraded float32 input in [0, 1]) for one file; both (H, W, C), RGB when C = 3.
+
+    ``level`` is sigma on the 0–255 scale for 'denoise', the JPEG quality for 'jpeg'.
+    """
+    if task == 'denoise':
+        gt = cv2.imread(path, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
+        if gt is None:
+            raise ValueError(f'{path}: cannot read image')
+        gt = gt if color else gt[..., None]
+        np.random.seed(seed=0)
+        lq = gt.astype(np.float32) / 255.0 + np.random.normal(0, level / 255.0, gt.shape)
+        lq = lq.astype(np.float32)
+    elif task == 'jpeg':
+        gt = cv2.imread(path, cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED)
+        if gt is None:
+            raise ValueError(f'{path}: cannot read image')
+        if not color and gt.ndim == 3:
+            gt = y_channel_uint8(gt[..., :3])
+        ok, buf = cv2.imencode('.jpg', gt, [int(cv2.IMWRITE_JPEG_QUALITY), int(level)])
+        lq = cv2.imdecode(buf, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+        gt = gt if color else gt[..., None]
+        lq = lq if color else lq[..., None]
+    else:
+        raise ValueError(f"task must be 'denoise' or 'jpeg', got {task!r}")
+    if color:  # OpenCV gives BGR; networks take RGB
+        gt, lq = gt[..., ::-1].copy(), lq[..., ::-1].copy()
+    return gt, lq
+
+
+def score(out: np.ndarray, gt: np.ndarray, task: str) -> Dict[str, float]:
+    """Metrics of a uint8 result against uint8 GT, both (H, W, C) RGB/gray, no border crop."""
+    bgr_out, bgr_gt = (out[..., ::-1], gt[..., ::-1]) if out.shape[2] == 3 else (out, gt)
+    m = {'psnr': calculate_psnr(bgr_out, bgr_gt, 0), 'ssim': calculate_ssim(bgr_out, bgr_gt, 0)}
+    if task == 'jpeg':
+        m['psnrb'] = calculate_psnrb(bgr_out, bgr_gt, 0)
+    if out.shape[2] == 3:
+        m['psnr_y'] = calculate_psnr(bgr_out, bgr_gt, 0, test_y_channel=True)
+        m['ssim_y'] = calculate_ssim(bgr_out, bgr_gt, 0, test_y_channel=True)
+    return m
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float [0, 1] -> uint8, rounded and clipped (the protocol's quantisation)."""
+    return (np.clip(img, 0, 1) * 255.0).round().astype(np.uint8)
+
+
+def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, level: float) -> dict:
+    """Evaluate ``restorer`` (None = the degraded input itself) on every image of ``folder``.
+
+    Returns {'images': [{name, psnr, ssim, [psnrb], seconds}], 'mean': {...}, 'seconds_per_image'}.
+    """
+    rows = []
+    for path in list_images(folder):
+        gt, lq = make_pair(path, task, color, level)
+        start = time.perf_counter()
+        out = lq if restorer is None else restorer(lq)
+        seconds = time.perf_counter() - start
+        row = {'name': os.path.basename(path), **score(to_uint8(out), gt, task), 'seconds': seconds}
+        rows.append(row)
+    keys = [k for k in rows[0] if k != 'name']
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    return {'images': rows, 'mean': mean, 'seconds_per_image': mean.pop('seconds')}
+
+
+def network_restorer(net: torch.nn.Module, task: str, level: float, device: torch.device,
+                     amp: Optional[str] = None) -> Restorer:
+    """Wrap a VHeatIR-like ``net(x, cond)`` as a Restorer, whole image at once.
+
+    cond = sigma/255 (denoise) or quality/100 (jpeg), as in training.
+    """
+    from .models.vheatir_model import autocast_context
+    cond_value = level / 255.0 if task == 'denoise' else level / 100.0
+
+    def restore(lq: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))[None].to(device)
+        cond = torch.full((1, 1), cond_value, device=device)
+        with torch.inference_mode(), autocast_context(device, amp):
+            y = net(x, cond) if getattr(net, 'cond_chans', 0) else net(x)
+        return y[0].float().cpu().numpy().transpose(1, 2, 0)
+
+    return restore
+
+
+def sha256(path: str) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
+    return h.hexdigest()
