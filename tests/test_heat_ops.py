@@ -106,3 +106,14 @@ def test_diffusivity_nonnegative_any_size():
     # initial diffusivities span sub-pixel to global scales across channels
     k0 = diff(fve, 4, 4)[0, 0]
     assert k0.min() < 0.2 and k0.max() > 50 and math.isfinite(k0.sum().item())
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_constants_first_built_in_inference_mode_still_train(impl):
+    # Sizes seen first during validation (inference mode) must still work under autograd.
+    x = torch.randn(1, 23, 29, 2)
+    with torch.inference_mode():
+        heat_conduct(x, torch.ones(23, 29, 2), impl)
+    k = torch.ones(23, 29, 2, requires_grad=True)
+    heat_conduct(x, k, impl).sum().backward()
+    assert torch.isfinite(k.grad).all()

@@ -31,7 +31,22 @@ DCT_IMPLS = ('matrix', 'fft', 'auto')
 
 
 # ----------------------------------------------------------------- cosine matrices
-@lru_cache(maxsize=64)
+def _constant(fn):
+    """Cache a tensor-building function per arguments, building outside inference mode.
+
+    A tensor first made under ``torch.inference_mode()`` (e.g. during validation)
+    could not be used by autograd later, so cached constants are always normal tensors.
+    """
+    cached = lru_cache(maxsize=64)(fn)
+
+    def wrapper(*args):
+        with torch.inference_mode(False):
+            return cached(*args)
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
+@_constant
 def dct_matrix(n: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
     """Orthonormal DCT-II matrix D (n, n): ``X = D @ x``; its inverse is ``D.T``.
 
@@ -57,7 +72,7 @@ def _dct2_matrix(x: Tensor, inverse: bool) -> Tensor:
 
 
 # --------------------------------------------------------------------- FFT version
-@lru_cache(maxsize=64)
+@_constant
 def _fft_twiddles(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
     """Forward and inverse twiddles (n//2 + 1,) complex64 for a length-n DCT via FFT.
 
@@ -146,7 +161,7 @@ def idct2(x: Tensor, impl: str = 'auto') -> Tensor:
     return _dct2_matrix(x, True) if impl == 'matrix' else _dct2_fft(x, True)
 
 
-@lru_cache(maxsize=64)
+@_constant
 def frequency_weights(h: int, w: int, device: torch.device) -> Tensor:
     """w[n, m] = (pi n / H)^2 + (pi m / W)^2, shape (H, W, 1), rad^2 / px^2."""
     wn = (math.pi * torch.arange(h, dtype=torch.float32) / h) ** 2

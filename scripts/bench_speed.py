@@ -1,0 +1,314 @@
+"""Speed and memory of the heat-conduction operator and vHeatIR-S, side by side with Swin/SwinIR.
+
+    python scripts/bench_speed.py                 # everything (about 15 minutes on 2 cores)
+    python scripts/bench_speed.py --sections dct,op --sizes 64,128,256
+
+Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
+  op   HeatBlock vs basicsr's SwinTransformerBlock: forward and forward+backward, fp32 and bf16.
+  net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
+  dct  DCT-II + inverse: cosine matrices vs FFT, and what dct_impl='auto' picks.
+  flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
+Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
+reported. Peak memory: resident-set growth over the call, sampled every 0.5 ms by a thread.
+Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from typing import Callable, Dict, List, Tuple
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import vheatir  # noqa: E402,F401
+from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
+from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
+from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
+
+WIDTH, MLP_RATIO, WINDOW, HEADS = 48, 2.0, 8, 3
+PAGE = os.sysconf('SC_PAGE_SIZE')
+
+
+def rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * PAGE
+
+
+def peak_growth(fn: Callable[[], object]) -> int:
+    """Peak resident-set growth in bytes while ``fn`` runs (sampled every 0.5 ms)."""
+    base = rss_bytes()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_bytes())
+            time.sleep(0.0005)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        t.join()
+    return max(peak[0], rss_bytes()) - base
+
+
+def alternate(fa: Callable, fb: Callable, repeats: int) -> Tuple[float, float]:
+    """Median seconds of fa and fb, run alternately after one warm-up each."""
+    fa(), fb()
+    ta, tb = [], []
+    for _ in range(repeats):
+        s = time.perf_counter(); fa(); ta.append(time.perf_counter() - s)  # noqa: E702
+        s = time.perf_counter(); fb(); tb.append(time.perf_counter() - s)  # noqa: E702
+    return statistics.median(ta), statistics.median(tb)
+
+
+class HeatBlockOp(nn.Module):
+    """One HeatBlock with its own FVE, on (B, H, W, C) tokens."""
+
+    def __init__(self):
+        super().__init__()
+        self.fve = FrequencyValueEmbedding(WIDTH)
+        self.block = HeatBlock(WIDTH, WIDTH, MLP_RATIO)
+
+    def forward(self, x):
+        return self.block(x, self.fve)
+
+
+class SwinBlockOp(nn.Module):
+    """basicsr's SwinTransformerBlock (W-MSA, no shift) on the same (B, H, W, C) tokens."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.block = SwinTransformerBlock(WIDTH, (size, size), HEADS, WINDOW, 0, MLP_RATIO)
+
+    def forward(self, x):
+        b, h, w, c = x.shape
+        return self.block(x.reshape(b, h * w, c), (h, w)).reshape(b, h, w, c)
+
+
+def run_op(mod: nn.Module, x: torch.Tensor, backward: bool, amp: bool) -> Callable[[], None]:
+    def step():
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            if backward:
+                xx = x.detach().requires_grad_(True)
+                mod(xx).float().sum().backward()
+            else:
+                with torch.inference_mode():
+                    mod(x)
+    return step
+
+
+def section_op(sizes: List[int], fwd_only: List[int], repeats: int) -> List[dict]:
+    rows = []
+    for size in sizes + fwd_only:
+        for amp in (False, True):
+            for backward in ((False,) if size in fwd_only else (False, True)):
+                torch.manual_seed(0)
+                heat, swin = HeatBlockOp(), SwinBlockOp(size)
+                x = torch.randn(1, size, size, WIDTH)
+                fa, fb = run_op(heat, x, backward, amp), run_op(swin, x, backward, amp)
+                ta, tb = alternate(fa, fb, repeats if size <= 512 else 1)
+                ma, mb = peak_growth(fa), peak_growth(fb)
+                row = dict(size=size, mode='fwd+bwd' if backward else 'fwd', dtype='bf16' if amp else 'fp32',
+                           heat_s=ta, swin_s=tb, speedup=tb / ta, heat_mb=ma / 2**20, swin_mb=mb / 2**20,
+                           mem_ratio=ma / mb if mb else float('nan'))
+                rows.append(row)
+                print(f"op {size}² {row['mode']} {row['dtype']}: heat {ta*1e3:.1f} ms, swin {tb*1e3:.1f} ms "
+                      f"(x{row['speedup']:.2f}); peak {row['heat_mb']:.0f} vs {row['swin_mb']:.0f} MB", flush=True)
+                del heat, swin, x
+    return rows
+
+
+def vheatir_s() -> VHeatIR:
+    return VHeatIR(in_chans=3, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1).eval()
+
+
+def swinir_like() -> nn.Module:
+    # basicsr's SwinIR at about vHeatIR-S's parameter count: no upsampler, upscale 1, window 8.
+    return SwinIR(upscale=1, in_chans=3, img_size=64, window_size=WINDOW, img_range=1.0, depths=[3, 3, 3, 3],
+                  embed_dim=48, num_heads=[HEADS] * 4, mlp_ratio=MLP_RATIO, upsampler='', resi_connection='1conv').eval()
+
+
+def section_net(sizes: List[int], repeats: int) -> List[dict]:
+    torch.manual_seed(0)
+    heat, swin = vheatir_s(), swinir_like()
+    ph, ps = (sum(p.numel() for p in m.parameters()) for m in (heat, swin))
+    rows = []
+    for size in sizes:
+        x = torch.rand(1, 3, size, size)
+        c = torch.full((1, 1), 0.1)
+        for amp in (False, True):
+            def fa():
+                with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+                    heat(x, c)
+
+            def fb():
+                with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+                    swin(x)
+            ta, tb = alternate(fa, fb, repeats if size <= 512 else 1)
+            ma, mb = peak_growth(fa), peak_growth(fb)
+            row = dict(size=size, dtype='bf16' if amp else 'fp32', vheatir_s=ta, swinir_s=tb, speedup=tb / ta,
+                       vheatir_mb=ma / 2**20, swinir_mb=mb / 2**20, vheatir_params=ph, swinir_params=ps)
+            rows.append(row)
+            print(f"net {size}² {row['dtype']}: vHeatIR-S {ta:.3f} s, SwinIR {tb:.3f} s (x{row['speedup']:.2f}); "
+                  f"peak {row['vheatir_mb']:.0f} vs {row['swinir_mb']:.0f} MB", flush=True)
+    return rows
+
+
+def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[dict]:
+    rows = []
+    for b, h, w, c in sizes:
+        x = torch.randn(b, h, w, c)
+
+        def fm():
+            with torch.inference_mode():
+                idct2(dct2(x, 'matrix'), 'matrix')
+
+        def ff():
+            with torch.inference_mode():
+                idct2(dct2(x, 'fft'), 'fft')
+        tm, tf = alternate(fm, ff, repeats)
+        auto = choose_dct_impl(h, w)
+        chosen = tm if auto == 'matrix' else tf
+        rows.append(dict(batch=b, h=h, w=w, c=c, matrix_s=tm, fft_s=tf, auto=auto,
+                         auto_vs_best=chosen / min(tm, tf)))
+        print(f'dct {b}x{h}x{w}x{c}: matrix {tm*1e3:.2f} ms, fft {tf*1e3:.2f} ms, auto={auto} '
+              f'({chosen / min(tm, tf):.2f}x best)', flush=True)
+    return rows
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    ts = []
+    for _ in range(repeats):
+        s = time.perf_counter(); a @ b; ts.append(time.perf_counter() - s)  # noqa: E702
+    return 2 * n**3 / min(ts) / 1e9
+
+
+def fft_flops(h: int, w: int, c: int) -> float:
+    """Real-FFT DCT pair (forward + inverse), both axes: ~2.5 N log2 N flops per real length-N FFT."""
+    import math
+    per_axis = lambda n, lines: lines * 2.5 * n * math.log2(max(n, 2))  # noqa: E731
+    return 2 * (per_axis(w, h * c) + per_axis(h, w * c))
+
+
+def section_flops(sizes: List[int], repeats: int) -> List[dict]:
+    torch.manual_seed(0)
+    net = vheatir_s()
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    rows = []
+    for size in sizes:
+        x, c = torch.rand(1, 3, size, size), torch.full((1, 1), 0.1)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
+            net(x, c)
+        counted = counter.get_total_flops()
+        n_hco = sum(len(g.blocks) for g in net.groups)
+        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl(size, size) == 'fft' else 0.0
+        for amp in (False, True):
+            def f():
+                with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+                    net(x, c)
+            t, _ = alternate(f, f, repeats)
+            gflops = (counted + extra) / t / 1e9
+            peak = peak16 if amp else peak32
+            rows.append(dict(size=size, dtype='bf16' if amp else 'fp32', gflop=(counted + extra) / 1e9, seconds=t,
+                             gflops_per_s=gflops, matmul_peak=peak, fraction_of_peak=gflops / peak))
+            print(f"flops {size}² {'bf16' if amp else 'fp32'}: {(counted + extra) / 1e9:.1f} GFLOP in {t:.3f} s = "
+                  f'{gflops:.1f} GFLOP/s ({100 * gflops / peak:.0f}% of matmul peak {peak:.0f})', flush=True)
+    return rows
+
+
+def table(rows: List[dict], cols: List[str]) -> str:
+    fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)  # noqa: E731
+    out = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
+    out += ['| ' + ' | '.join(fmt(r[c]) for c in cols) + ' |' for r in rows]
+    return '\n'.join(out)
+
+
+def plot(results: Dict[str, List[dict]], path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for key, a, b, label_a, label_b, section in (('heat_s', 'heat_s', 'swin_s', 'HeatBlock', 'Swin block', 'op'),
+                                                 ('vheatir_s', 'vheatir_s', 'swinir_s', 'vHeatIR-S', 'SwinIR', 'net')):
+        for dtype in ('fp32', 'bf16'):
+            rows = [r for r in results.get(section, []) if r['dtype'] == dtype and r.get('mode', 'fwd') ==
+                    ('fwd+bwd' if section == 'op' else 'fwd')]
+            if not rows:
+                continue
+            px = [r['size'] ** 2 for r in rows]
+            ls = '-' if dtype == 'fp32' else '--'
+            ma, mb = ('heat_mb', 'swin_mb') if section == 'op' else ('vheatir_mb', 'swinir_mb')
+            axes[0].loglog(px, [r[a] for r in rows], 'o' + ls, label=f'{label_a} {section} {dtype}')
+            axes[0].loglog(px, [r[b] for r in rows], 's' + ls, label=f'{label_b} {section} {dtype}')
+            axes[1].loglog(px, [max(r[ma], 1e-3) for r in rows], 'o' + ls, label=f'{label_a} {section} {dtype}')
+            axes[1].loglog(px, [max(r[mb], 1e-3) for r in rows], 's' + ls, label=f'{label_b} {section} {dtype}')
+    axes[0].set(xlabel='pixels', ylabel='seconds', title='time (op: fwd+bwd, net: inference)')
+    axes[1].set(xlabel='pixels', ylabel='peak RSS growth (MB)', title='peak memory')
+    for ax in axes:
+        ax.grid(True, which='both', alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--sections', default='dct,op,net,flops')
+    p.add_argument('--sizes', default='64,128,256,512,1024', help='operator sizes (fwd and fwd+bwd)')
+    p.add_argument('--fwd-only-sizes', default='2048', help='operator sizes timed forward only')
+    p.add_argument('--net-sizes', default='256,512,1024')
+    p.add_argument('--flops-sizes', default='256,512')
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--out', default='docs/bench_speed.json')
+    p.add_argument('--plot', default='docs/bench_speed.png')
+    args = p.parse_args()
+    ints = lambda s: [int(v) for v in s.split(',') if v]  # noqa: E731
+    sections = args.sections.split(',')
+    results: Dict[str, List[dict]] = {}
+    if 'dct' in sections:
+        shapes = [(16, 48, 48, 48), (16, 64, 64, 48)] + [(1, n, n, 48) for n in (32, 64, 96, 128, 192, 256, 384, 512,
+                                                                                   1024)] + [(1, 321, 481, 48)]
+        results['dct'] = section_dct(shapes, args.repeats)
+    if 'op' in sections:
+        results['op'] = section_op(ints(args.sizes), ints(args.fwd_only_sizes), args.repeats)
+    if 'net' in sections:
+        results['net'] = section_net(ints(args.net_sizes), args.repeats)
+    if 'flops' in sections:
+        results['flops'] = section_flops(ints(args.flops_sizes), args.repeats)
+
+    cols = {'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'auto', 'auto_vs_best'],
+            'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
+            'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
+            'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
+    for name, rows in results.items():
+        print(f'\n### {name}\n\n' + table(rows, cols[name]))
+    env = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),
+               command='python ' + ' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'))
+    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+    with open(args.out + '.tmp', 'w') as f:
+        json.dump({'env': env, **results}, f, indent=1)
+    os.replace(args.out + '.tmp', args.out)
+    if 'op' in results or 'net' in results:
+        plot(results, args.plot)
+        print(f'\nwrote {args.out} and {args.plot}')
+    else:
+        print(f'\nwrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
