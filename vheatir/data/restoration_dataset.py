@@ -10,6 +10,11 @@ Every sample is a dict::
               (the noisy lq is not clipped, so it may leave [0, 1])
     cond      float32 tensor of shape (1,): sigma / 255 or quality / 100 actually used
     lq_path, gt_path   file path (disk backend) or LMDB key
+
+A sample that cannot be made (missing or corrupt LMDB entry, unreadable image file,
+image smaller than the training patch) raises :class:`BadSampleError` naming the key or
+file; with ``skip_bad_images: true`` training skips it instead (a warning, then another
+random image).
 """
 import numbers
 import os
@@ -21,7 +26,7 @@ import numpy as np
 import torch
 from basicsr.data.data_util import paths_from_lmdb
 from basicsr.data.transforms import augment
-from basicsr.utils import FileClient, scandir
+from basicsr.utils import FileClient, get_root_logger, scandir
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
@@ -30,6 +35,30 @@ from .degradations import add_gaussian_noise, jpeg_compress
 IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 _DECODE_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR}
 _FILE_CLIENTS: dict[tuple[int, str, str], FileClient] = {}
+try:
+    import lmdb as _lmdb
+    _READ_ERRORS: tuple[type[BaseException], ...] = (OSError, _lmdb.Error)
+except ImportError:  # lmdb is only needed for the lmdb backend
+    _READ_ERRORS = (OSError,)
+MAX_SKIPPED_IN_A_ROW = 50  # skip_bad_images: give up after this many bad images in a row
+
+
+class BadSampleError(ValueError):
+    """A training/validation image cannot be read, decoded or cropped; the message names it.
+
+    Raised inside a DataLoader worker, PyTorch re-raises it in the main process with the
+    worker's whole traceback as the message; :attr:`reason` recovers our one-line message.
+    """
+
+    @property
+    def reason(self) -> str:
+        text = str(self)
+        if 'Original Traceback' in text:  # torch.utils.data worker re-raise: last line is ours
+            last = text.rstrip().splitlines()[-1]
+            marker = f'{type(self).__name__}: '
+            if marker in last:
+                return last.split(marker, 1)[1]
+        return text
 
 
 def _file_client(backend: str, root: str) -> FileClient:
@@ -63,8 +92,8 @@ def _random_crop(img: np.ndarray, size: int, rng: np.random.Generator, key: str)
     """Random ``size`` x ``size`` crop (a view, no copy) of an H x W x C image."""
     h, w = img.shape[:2]
     if h < size or w < size:
-        raise ValueError(f'Image {key} is {h}x{w} (HxW), smaller than gt_size {size}x{size}; '
-                         'remove it or lower gt_size.')
+        raise BadSampleError(f'Image {key} is {h}x{w} (HxW), smaller than gt_size {size}x{size}; '
+                             'remove it, lower gt_size or set skip_bad_images: true.')
     top = int(rng.integers(h - size + 1))
     left = int(rng.integers(w - size + 1))
     return img[top:top + size, left:left + size]
@@ -90,6 +119,9 @@ class _SyntheticRestorationDataset(data.Dataset):
         use_hflip, use_rot (bool, train): basicsr ``augment`` (8 flips/rotations).
         val_seed (int, val): per-image generator is ``default_rng(val_seed + index)``;
             default 0.
+        skip_bad_images (bool, train): on a :class:`BadSampleError` log a warning (once
+            per image and process) and use another random image instead of failing;
+            default false. Validation never skips.
 
     Subclasses implement :meth:`_degrade`.
     """
@@ -114,6 +146,8 @@ class _SyntheticRestorationDataset(data.Dataset):
             self.use_hflip = bool(opt.get('use_hflip', False))
             self.use_rot = bool(opt.get('use_rot', False))
         self.val_seed = int(opt.get('val_seed', 0))
+        self.skip_bad_images = self.is_train and bool(opt.get('skip_bad_images', False))
+        self._warned_bad: set[str] = set()
         # Training generator, created lazily in each process (i.e. inside each dataloader worker).
         self._rng_pid: int | None = None
         self._rng: np.random.Generator | None = None
@@ -158,11 +192,24 @@ class _SyntheticRestorationDataset(data.Dataset):
         return self._rng
 
     def _read_gt(self, key: str) -> np.ndarray:
-        """Decode the GT image: uint8 H x W x C, C = in_chans, BGR order for colour."""
-        buf = _file_client(self.backend, self.gt_root).get(key, 'gt')
-        img = None if buf is None else cv2.imdecode(np.frombuffer(buf, np.uint8), _DECODE_FLAGS[self.in_chans])
+        """Decode the GT image: uint8 H x W x C, C = in_chans, BGR order for colour.
+
+        Raises :class:`BadSampleError` naming the LMDB key or file when it is missing,
+        unreadable or not a decodable image.
+        """
+        where = f'LMDB key {key!r} in {self.gt_root}' if self.backend == 'lmdb' else f'image file {key}'
+        try:
+            buf = _file_client(self.backend, self.gt_root).get(key, 'gt')
+        except _READ_ERRORS as err:
+            raise BadSampleError(f'Cannot read {where}: {getattr(err, "strerror", None) or err}.') from None
+        if buf is None:  # LmdbBackend.get returns None for a key the database does not hold
+            raise BadSampleError(f'Missing {where}: listed in meta_info.txt but not in the database.')
+        try:
+            img = cv2.imdecode(np.frombuffer(buf, np.uint8), _DECODE_FLAGS[self.in_chans]) if len(buf) else None
+        except cv2.error:
+            img = None
         if img is None:
-            raise ValueError(f'Cannot decode image {key} (from {self.gt_root}).')
+            raise BadSampleError(f'Cannot decode {where}: corrupt or not an image.')
         return img[..., None] if img.ndim == 2 else img
 
     def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
@@ -173,6 +220,21 @@ class _SyntheticRestorationDataset(data.Dataset):
         raise NotImplementedError
 
     def __getitem__(self, index: int) -> dict:
+        if not self.skip_bad_images:
+            return self._sample(index)
+        for _ in range(MAX_SKIPPED_IN_A_ROW):
+            try:
+                return self._sample(index)
+            except BadSampleError as err:
+                key = self.paths[index]
+                if key not in self._warned_bad:
+                    self._warned_bad.add(key)
+                    get_root_logger().warning(f'Skipping bad training image (skip_bad_images): {err}')
+                index = int(self._train_rng().integers(len(self.paths)))
+        raise BadSampleError(f'{MAX_SKIPPED_IN_A_ROW} bad training images in a row in {self.gt_root} '
+                             '(skip_bad_images is on); the data set looks broken.')
+
+    def _sample(self, index: int) -> dict:
         key = self.paths[index]
         img = self._read_gt(key)
         if self.is_train:
