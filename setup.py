@@ -10,5 +10,5 @@ setup(
     # basicsr's own setup.py imports torch at build time, so scripts/setup.sh installs it first
     # with --no-build-isolation; listing it here keeps pip from silently replacing it.
     install_requires=['torch==2.14.1', 'torchvision==0.29.1', 'basicsr==1.4.2', 'opencv-python>=4.8',
-                      'scikit-image>=0.22', 'scipy>=1.10', 'lmdb>=1.4', 'tqdm', 'pyyaml', 'numpy'],
+                      'scikit-image>=0.22', 'scipy>=1.10', 'lmdb>=1.4', 'tqdm', 'pyyaml', 'numpy', 'pillow'],
 )

@@ -8,5 +8,6 @@ from .compat import install_torchvision_alias
 install_torchvision_alias()  # before anything imports basicsr
 
 from . import archs, data, metrics, models  # noqa: E402,F401  (registration side effects)
+from .api import restore  # noqa: E402
 
 __version__ = '0.1.0'

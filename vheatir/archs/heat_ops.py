@@ -138,10 +138,11 @@ def _dct2_fft(x: Tensor, inverse: bool) -> Tensor:
 def choose_dct_impl(h: int, w: int) -> str:
     """Pick 'matrix' or 'fft' for an H x W transform.
 
-    Matrix multiplies win for small sides (the matmul is cheap and fast on BLAS),
-    the FFT for large ones, where O(n^2) per line overtakes O(n log n).
+    Cosine-matrix multiplies cost O(n) per value but run at BLAS speed; the FFT path
+    costs O(log n) per value but makes several memory passes. The crossover, measured
+    by ``scripts/bench_speed.py --sections dct`` (see docs/), lies near 768 px sides.
     """
-    return 'matrix' if max(h, w) <= 128 else 'fft'
+    return 'matrix' if max(h, w) <= 768 else 'fft'
 
 
 def dct2(x: Tensor, impl: str = 'auto') -> Tensor:

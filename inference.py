@@ -1,0 +1,341 @@
+"""Restore images with vHeatIR: Gaussian denoising or JPEG deblocking, gray or colour.
+
+    python inference.py --task denoise --input examples/noisy              # sigma estimated per image
+    python inference.py --task jpeg --input examples/jpeg --gt examples/clean
+    python inference.py --task denoise --input photo.png --sigma 25 --output out/
+
+Inputs: an image file, or a folder of PNG/JPEG/BMP/TIFF/WebP images (--recursive walks
+subfolders and mirrors them in the output). 8- and 16-bit, gray, RGB, RGBA (alpha kept as is)
+and palette images. Each result is written as <output>/<name>.png, 16-bit when the input was.
+
+Weights: by default the shipped weights in weights/manifest.json for the task and each image's
+colour mode (gray, or colour; a colour image with three equal channels counts as gray).
+--weights FILE replaces them: give it once (used for every image; an image whose colour mode
+that file cannot handle is skipped) or twice, a gray and a colour file, to cover both.
+
+Exit status: 0 when every image was restored, 1 on an error or when files were skipped,
+2 for invalid arguments.
+"""
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+JPEG_EXTS = ('.jpg', '.jpeg')
+
+
+# ----------------------------------------------------------------- arguments
+def _sigma(text: str):
+    if text == 'auto':
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = float('nan')
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0-255 scale) or 'auto', got {text!r}")
+    return value
+
+
+def _quality(text: str):
+    if text == 'auto':
+        return text
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"expected an integer in 1..100 or 'auto', got {text!r}")
+    return int(text)
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f'expected an integer >= {minimum}, got {text!r}')
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--task', required=True, choices=('denoise', 'jpeg'))
+    parser.add_argument('--input', required=True, help='an image file or a folder of images')
+    parser.add_argument('--output', default=None, help='output folder (default results/<task>)')
+    parser.add_argument('--sigma', type=_sigma, default='auto',
+                        help="denoise: noise std on the 0-255 scale, or 'auto' (default): estimated per image")
+    parser.add_argument('--quality', type=_quality, default='auto',
+                        help="jpeg: quality 1..100, or 'auto' (default): read from JPEG files, else estimated")
+    parser.add_argument('--tile', type=_int_at_least(8), default=None,
+                        help='tile side in px (default: whole image when it fits in memory, else automatic tiles)')
+    parser.add_argument('--tile-overlap', type=_int_at_least(0), default=32, help='tile overlap in px (default 32)')
+    parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
+    parser.add_argument('--weights', action='append', metavar='FILE',
+                        help='weights file instead of the shipped ones; give twice for a gray and a colour file')
+    parser.add_argument('--recursive', action='store_true', help='also restore images in subfolders')
+    parser.add_argument('--gt', metavar='DIR', default=None,
+                        help='folder of ground truths (matched by name): report PSNR/SSIM on uint8')
+    return parser
+
+
+# --------------------------------------------------------------------- files
+def collect_files(path: str, recursive: bool, skip_dir: str):
+    """Non-hidden files under folder ``path`` (sorted), walking subfolders when ``recursive``.
+
+    ``skip_dir`` (the output folder) is not entered, so results never become inputs.
+    """
+    files = []
+    for folder, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.')
+                         and os.path.realpath(os.path.join(folder, d)) != skip_dir) if recursive else []
+        files += [os.path.join(folder, n) for n in sorted(names) if not n.startswith('.')]
+    return files
+
+
+def read_image(path: str):
+    """Decode ``path`` as H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA); uint8, uint16 or float32.
+
+    OpenCV expands palette images to BGR (BGRA with a transparency chunk) and gray+alpha to
+    BGRA, so one IMREAD_UNCHANGED decode covers every mode. Raises ValueError when undecodable.
+    """
+    import cv2
+    import numpy as np
+
+    data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it cannot report why it failed
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ValueError('cannot decode (corrupt or not an image)')
+    if img.dtype not in (np.uint8, np.uint16, np.float32):
+        raise ValueError(f'unsupported pixel type {img.dtype}')
+    if img.ndim == 3 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.ndim == 3 and img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return img
+
+
+def write_png(path: str, img) -> None:
+    """Write RGB(A)/gray ``img`` as PNG at ``path`` via a temporary file in the same folder.
+
+    uint8 and uint16 are written as they are; float (from a float TIFF) as 16-bit.
+    """
+    import cv2
+    import numpy as np
+
+    if img.dtype not in (np.uint8, np.uint16):
+        img = np.clip(np.rint(img * 65535.0), 0, 65535).astype(np.uint16)
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    ok, buf = cv2.imencode('.png', img)
+    if not ok:
+        raise ValueError('PNG encoding failed')
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        os.remove(tmp)
+        raise
+
+
+def index_ground_truth(gt_dir: str):
+    """Map 'sub/name' (relative path without extension) and bare 'name' to ground-truth files."""
+    by_rel, by_stem = {}, {}
+    for path in collect_files(gt_dir, recursive=True, skip_dir=''):
+        if os.path.splitext(path)[1].lower() in IMAGE_EXTS:
+            rel = os.path.splitext(os.path.relpath(path, gt_dir))[0].replace(os.sep, '/')
+            by_rel[rel] = path
+            by_stem.setdefault(os.path.basename(rel), path)
+    return by_rel, by_stem
+
+
+def psnr_ssim(output, gt_path: str):
+    """PSNR (dB) and SSIM of ``output`` against the ground truth file, on uint8, no border crop.
+
+    The benchmark protocol: alpha dropped, 16-bit reduced to 8-bit; a 3-channel image with equal
+    channels is compared as gray against a gray ground truth.
+    """
+    import numpy as np
+    from basicsr.metrics import calculate_psnr, calculate_ssim
+    from vheatir.api import to_uint8
+
+    def planes(img):
+        img = to_uint8(img)
+        img = img[..., :3] if img.ndim == 3 and img.shape[2] == 4 else img
+        return img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img
+
+    out, gt = planes(output), planes(read_image(gt_path))
+    if out.ndim != gt.ndim:  # gray vs colour with equal channels
+        out, gt = (out[..., 0], gt) if out.ndim == 3 else (out, gt[..., 0])
+    if out.shape != gt.shape:
+        raise ValueError(f'ground truth {gt_path} has shape {gt.shape}, the result {out.shape}')
+    return calculate_psnr(out, gt, crop_border=0), calculate_ssim(out, gt, crop_border=0)
+
+
+# ---------------------------------------------------------------------- main
+def error(message: str) -> int:
+    print(f'error: {message}', file=sys.stderr)
+    return 1
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tile is not None and args.tile_overlap >= args.tile:
+        parser.error(f'--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})')
+
+    # Everything that can be checked without torch is checked first, so mistakes fail fast.
+    if not os.path.exists(args.input):
+        return error(f'input not found: {args.input}')
+    for path in args.weights or []:
+        if not os.path.isfile(path):
+            return error(f'weights file not found: {path}')
+    if args.weights and len(args.weights) > 2:
+        return error('--weights can be given at most twice (a gray and a colour file)')
+    if args.gt is not None and not os.path.isdir(args.gt):
+        return error(f'ground-truth folder not found: {args.gt}')
+
+    out_dir = os.path.abspath(args.output or os.path.join('results', args.task))
+    if os.path.isdir(args.input):
+        root = args.input
+        files = collect_files(root, args.recursive, os.path.realpath(out_dir))
+    else:
+        root, files = os.path.dirname(args.input) or '.', [args.input]
+    skipped = []  # (file, reason)
+    # A file named on the command line is tried whatever its extension; in folders only image types.
+    images = [f for f in files if os.path.splitext(f)[1].lower() in IMAGE_EXTS or f == args.input]
+    for f in files:
+        if f not in images:
+            skipped.append((f, f'not a supported image type ({", ".join(IMAGE_EXTS)})'))
+    if not images:
+        where = 'or its subfolders ' if args.recursive else ''
+        return error(f'no images found in {args.input} {where}(supported: {", ".join(IMAGE_EXTS)})')
+
+    # Output paths: <out>/<subfolder>/<stem>.png. Never write over an input; two inputs that
+    # would share an output name (a.jpg and a.png) keep the first, skip the second.
+    inputs = {os.path.realpath(f) for f in files}
+    plan, taken = [], {}
+    for f in images:
+        rel = os.path.relpath(f, root)
+        out = os.path.join(out_dir, os.path.splitext(rel)[0] + '.png')
+        if os.path.realpath(out) in inputs:
+            return error(f'output {out} would overwrite the input file {f}; choose another --output')
+        if out in taken:
+            skipped.append((f, f'its output {out} is already taken by {taken[out]}'))
+            continue
+        taken[out] = f
+        plan.append((f, out, os.path.splitext(rel)[0].replace(os.sep, '/')))
+
+    import numpy as np
+    from tqdm import tqdm
+
+    import vheatir  # noqa: F401  (torchvision alias before basicsr)
+    from vheatir import api, weights as vweights
+
+    try:
+        device = api.resolve_device(args.device)
+        for path in args.weights or []:
+            info = api.load_model(path, device)[1]
+            if info['task'] != args.task:
+                return error(f'weights {path} are for {info["task"]}, not {args.task}')
+            print(f'weights: {path} ({info["task"]}, {info["color"]})')
+    except (OSError, ValueError) as err:
+        return error(str(err))
+    gt_index = index_ground_truth(args.gt) if args.gt else None
+
+    def note(message: str) -> None:
+        tqdm.write(message, file=sys.stdout)
+
+    def skip(path: str, reason: str) -> None:
+        skipped.append((path, reason))
+        tqdm.write(f'skipped {path}: {reason}', file=sys.stderr)
+
+    for f, reason in skipped:
+        tqdm.write(f'skipped {f}: {reason}', file=sys.stderr)
+    start, done, scores = time.perf_counter(), 0, []
+    shipped = {}
+    for path, out, key in tqdm(plan, desc='restoring', unit='img', disable=None):
+        try:
+            img = read_image(path)
+            mode = api.color_mode(img)
+        except ValueError as err:
+            skip(path, str(err))
+            continue
+        if args.weights:
+            try:
+                weights_path = api.select_weights(img, args.task, args.weights, device)
+            except ValueError as err:
+                skip(path, str(err))
+                continue
+        else:
+            if mode not in shipped:
+                try:
+                    shipped[mode] = vweights.default_weights(args.task, mode)
+                except (OSError, ValueError) as err:
+                    return error(str(err))
+                note(f'weights: {shipped[mode]} (shipped, {args.task}, {mode})')
+            weights_path = shipped[mode]
+
+        sigma, quality = args.sigma, args.quality
+        if args.task == 'denoise' and sigma == 'auto':
+            sigma = api.estimate_noise_sigma(img)
+            note(f'{path}: sigma {sigma:.1f} (estimated)')
+        if args.task == 'jpeg' and quality == 'auto':
+            is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTS
+            quality, how = (api.estimate_jpeg_quality(path) if is_jpeg else None), 'from its quantisation table'
+            if quality is None:
+                quality, how = api.estimate_quality(img), 'estimated from the pixels'
+            if quality is None:
+                quality, how = api.FALLBACK_QUALITY, 'no JPEG grid found, using the fallback'
+            note(f'{path}: quality {quality} ({how})')
+
+        try:
+            result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,
+                                 device=device, tile=args.tile, tile_overlap=args.tile_overlap)
+            write_png(out, result)
+        except (ValueError, RuntimeError, MemoryError, OSError) as err:
+            skip(path, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+            continue
+        done += 1
+
+        if gt_index is not None:
+            gt_path = gt_index[0].get(key) or gt_index[1].get(os.path.basename(key))
+            if gt_path is None:
+                note(f'{path}: no ground truth named {os.path.basename(key)}.* in {args.gt}')
+                continue
+            try:
+                psnr, ssim = psnr_ssim(result, gt_path)
+            except ValueError as err:
+                note(f'{path}: no PSNR/SSIM: {err}')
+                continue
+            scores.append((psnr, ssim))
+            note(f'{path}: PSNR {psnr:.2f} dB  SSIM {ssim:.4f}')
+
+    seconds = time.perf_counter() - start
+    print(f'restored {done} of {len(plan)} image(s) in {seconds:.1f} s -> {out_dir}')
+    if scores:
+        psnr, ssim = np.mean(scores, axis=0)
+        print(f'mean over {len(scores)} image(s): PSNR {psnr:.2f} dB  SSIM {ssim:.4f}')
+    if skipped:
+        print(f'skipped {len(skipped)} file(s):')
+        for path, reason in skipped:
+            print(f'  {path}: {reason}')
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(error('interrupted'))

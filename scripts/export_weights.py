@@ -1,0 +1,62 @@
+"""Export a BasicSR checkpoint as shipped vHeatIR weights and list it in weights/manifest.json.
+
+    python scripts/export_weights.py \\
+        --checkpoint experiments/train_vHeatIR_S_denoise_gray/models/net_g_latest.pth \\
+        --option options/train/train_vHeatIR_S_denoise_gray.yml --task denoise --color gray \\
+        --iterations 20000 --wall-time 36000 --data Train400 \\
+        --out weights/vheatir_S_denoise_gray.pth
+
+The file format and the manifest are defined in vheatir/weights.py.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
+from vheatir.weights import COLORS, TASKS, export_weights, update_manifest  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--checkpoint', required=True, help='BasicSR net_g_*.pth (params_ema preferred)')
+    parser.add_argument('--option', required=True, help='the training option file (network_g is read from it)')
+    parser.add_argument('--task', required=True, choices=TASKS)
+    parser.add_argument('--color', required=True, choices=COLORS)
+    parser.add_argument('--out', required=True, help='weights file to write, normally weights/<name>.pth')
+    parser.add_argument('--iterations', type=int, default=None,
+                        help='training iterations (default: N from a net_g_N.pth name, else unrecorded)')
+    parser.add_argument('--wall-time', type=float, default=None, help='training wall time in seconds')
+    parser.add_argument('--data', default=None, help='training data, e.g. Train400')
+    parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
+    args = parser.parse_args()
+
+    for path in (args.checkpoint, args.option):
+        if not os.path.isfile(path):
+            print(f'error: file not found: {path}', file=sys.stderr)
+            return 1
+    iterations = args.iterations
+    if iterations is None:
+        match = re.fullmatch(r'net_g_(\d+)\.pth', os.path.basename(args.checkpoint))
+        iterations = int(match.group(1)) if match else None
+        if iterations is None:
+            print('note: training iterations not recorded; pass --iterations N', file=sys.stderr)
+    meta = {'option': args.option, 'checkpoint': args.checkpoint, 'iterations': iterations,
+            'wall_time_s': args.wall_time, 'train_data': args.data}
+    meta = {k: v for k, v in meta.items() if v is not None}
+    try:
+        entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f'error: {str(err).splitlines()[0]}', file=sys.stderr)
+        return 1
+    if not args.no_manifest:
+        update_manifest(entry)
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

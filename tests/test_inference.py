@@ -1,0 +1,269 @@
+"""Inference: the weights format, the restore() API and inference.py, with tiny random-init models.
+
+Nothing here needs shipped weights or benchmark data: the fixture exports tiny VHeatIRs
+(embed_dim 8, one block) from fake BasicSR checkpoints into a temporary folder.
+"""
+import hashlib
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from vheatir import restore
+from vheatir.api import (estimate_jpeg_quality, estimate_noise_sigma, estimate_peak_bytes, estimate_quality)
+from vheatir.archs.vheatir_arch import VHeatIR
+from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
+from vheatir.data.samples import sample_image
+from vheatir.weights import FORMAT, default_weights, export_weights, load_network, read_manifest, update_manifest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INFERENCE = os.path.join(ROOT, 'inference.py')
+TINY = {'embed_dim': 8, 'depths': [1], 'cond_chans': 1, 'fve_grid': 4}
+# One thread: fast for models this small, and polite to anything else running on the machine.
+CLI_ENV = dict(os.environ, OMP_NUM_THREADS='1')
+
+
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope='module')
+def weights(tmp_path_factory):
+    """{'gray', 'color', 'jpeg_gray'} -> tiny random-init weights file; '<name>_ckpt'/'<name>_opt' -> its sources."""
+    folder = tmp_path_factory.mktemp('weights')
+    paths = {}
+    kinds = (('gray', 'denoise', 'gray'), ('color', 'denoise', 'color'), ('jpeg_gray', 'jpeg', 'gray'))
+    for name, task, color in kinds:
+        net_g = {'in_chans': 1 if color == 'gray' else 3, **TINY}
+        torch.manual_seed(1)
+        raw = VHeatIR(**net_g).state_dict()
+        torch.manual_seed(0)  # the EMA weights, which export must prefer, are the seed-0 model
+        ema = VHeatIR(**net_g).state_dict()
+        torch.save({'params': raw, 'params_ema': ema}, folder / f'net_g_{name}.pth')
+        with open(folder / f'{name}.yml', 'w') as f:
+            yaml.safe_dump({'network_g': {'type': 'VHeatIR', **net_g}}, f)
+        paths[name] = str(folder / f'{name}.pth')
+        paths[f'{name}_ckpt'], paths[f'{name}_opt'] = str(folder / f'net_g_{name}.pth'), str(folder / f'{name}.yml')
+        export_weights(paths[f'{name}_ckpt'], paths[f'{name}_opt'], paths[name], task, color, {'iterations': 7})
+    return paths
+
+
+def crop(name, gray, size):
+    """size x size centre crop of a scikit-image sample (the whole image for size None), uint8."""
+    img = sample_image(name, gray)
+    if size is None:
+        return img
+    top, left = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    return img[top:top + size, left:left + size]
+
+
+def noisy_uint8(name, gray, size, seed=0):
+    """crop() plus sigma=25 Gaussian noise, rounded and clipped to uint8."""
+    img = crop(name, gray, size)
+    noisy = add_gaussian_noise(img.astype(np.float32) / 255, 25, np.random.default_rng(seed))
+    return np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------------- weights
+def test_export_load_and_manifest(weights, tmp_path):
+    blob = torch.load(weights['gray'], weights_only=True)  # a plain dict: the safe loader reads it
+    assert blob['format'] == FORMAT and blob['task'] == 'denoise' and blob['color'] == 'gray'
+    assert blob['network_g'] == {'in_chans': 1, **TINY} and blob['meta']['iterations'] == 7
+    assert all(v.dtype == torch.float16 for v in blob['params'].values())
+
+    net, info = load_network(weights['gray'], 'cpu')
+    assert not net.training and info['color'] == 'gray' and info['task'] == 'denoise'
+    torch.manual_seed(0)
+    ema = VHeatIR(in_chans=1, **TINY).state_dict()
+    for key, value in net.state_dict().items():
+        assert value.dtype == torch.float32
+        assert torch.equal(value, ema[key].half().float()), key  # params_ema, rounded to float16
+
+    manifest = str(tmp_path / 'manifest.json')
+    entry = export_weights(weights['gray_ckpt'], weights['gray_opt'], str(tmp_path / 'w.pth'), 'denoise', 'gray',
+                           {'iterations': 7})
+    assert entry['sha256'] == hashlib.sha256(open(tmp_path / 'w.pth', 'rb').read()).hexdigest()
+    assert entry['size_bytes'] == os.path.getsize(tmp_path / 'w.pth') and entry['iterations'] == 7
+    update_manifest(entry, manifest)
+    update_manifest(dict(entry, benchmark={'Set12': 1.0}), manifest)  # same task/color/file: replaced
+    assert len(read_manifest(manifest)) == 1 and read_manifest(manifest)[0]['benchmark'] == {'Set12': 1.0}
+    assert os.path.samefile(default_weights('denoise', 'gray', manifest), tmp_path / 'w.pth')
+    with pytest.raises(FileNotFoundError, match='jpeg/color'):
+        default_weights('jpeg', 'color', manifest)
+    assert [p for p in os.listdir(tmp_path) if p.endswith('.tmp')] == []  # atomic writes left nothing
+
+
+def test_load_network_errors(weights, tmp_path):
+    with pytest.raises(FileNotFoundError, match='missing.pth'):
+        load_network(str(tmp_path / 'missing.pth'))
+    (tmp_path / 'garbage.pth').write_bytes(b'not a torch file')
+    with pytest.raises(ValueError, match='garbage.pth'):
+        load_network(str(tmp_path / 'garbage.pth'))
+    with pytest.raises(ValueError, match='not a vHeatIR weights file'):
+        load_network(weights['gray_ckpt'])  # a BasicSR checkpoint, not a weights file
+
+
+# ----------------------------------------------------------------------- API
+@pytest.mark.parametrize('shape', [(37, 45), (37, 45, 1), (37, 45, 3), (37, 45, 4)])
+def test_restore_keeps_shape_dtype_and_alpha(weights, shape):
+    both = [weights['gray'], weights['color']]
+    img8 = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    out8 = restore(img8, sigma=25, weights=both)
+    img16 = img8.astype(np.uint16) * 257
+    out16 = restore(img16, sigma=25, weights=both)
+    imgf = img8.astype(np.float32) / 255
+    outf = restore(imgf, sigma=25, weights=both)
+    for img, out in ((img8, out8), (img16, out16), (imgf, outf)):
+        assert out.shape == img.shape and out.dtype == img.dtype
+        if len(shape) == 3 and shape[2] == 4:
+            assert np.array_equal(out[..., 3], img[..., 3])
+    # The three dtypes hold the same values, so they restore to the same image up to rounding.
+    assert np.abs(out16.astype(np.int64) - 257 * out8.astype(np.int64)).max() <= 129
+    assert np.abs(np.clip(outf, 0, 1) * 255 - out8).max() <= 0.51  # floats are not clipped
+
+
+def test_restore_gray_looking_colour_and_errors(weights):
+    gray = np.random.default_rng(1).integers(0, 256, (30, 40), dtype=np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    out = restore(rgb, sigma=15, weights=weights['gray'])  # equal channels: the gray model serves
+    assert out.shape == rgb.shape
+    assert np.array_equal(out[..., 0], out[..., 1]) and np.array_equal(out[..., 0], out[..., 2])
+    assert np.array_equal(out[..., 0], restore(gray, sigma=15, weights=weights['gray']))
+
+    colour = np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match='colour image needs color weights'):
+        restore(colour, sigma=15, weights=weights['gray'])
+    with pytest.raises(ValueError, match='are for jpeg, not denoise'):
+        restore(gray, sigma=15, weights=weights['jpeg_gray'])
+    with pytest.raises(ValueError, match='dtype'):
+        restore(gray.astype(np.int32), weights=weights['gray'])
+    with pytest.raises(ValueError, match='shape'):
+        restore(np.zeros((8, 8, 2), np.uint8), weights=weights['gray'])
+    with pytest.raises(ValueError, match='sigma'):
+        restore(gray, sigma=-1, weights=weights['gray'])
+    with pytest.raises(ValueError, match='quality'):
+        restore(gray, task='jpeg', quality=0, weights=weights['jpeg_gray'])
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        restore(gray, sigma=15, weights='nope.pth')
+
+    jpeg = jpeg_compress(crop('camera', True, 64), 30)
+    assert restore(jpeg, task='jpeg', weights=weights['jpeg_gray']).shape == jpeg.shape  # quality 'auto'
+
+
+@pytest.mark.parametrize('gray', [True, False])
+def test_tiles_blend_to_the_whole_image_result(weights, gray):
+    both = [weights['gray'], weights['color']]
+    img = noisy_uint8('chelsea', gray, None)[:150, :170].astype(np.float32) / 255
+    whole = restore(img, sigma=25, weights=both)
+    tiled = restore(img, sigma=25, weights=both, tile=96, tile_overlap=48)
+    hard = restore(img, sigma=25, weights=both, tile=96, tile_overlap=0)
+    # The heat operator is global, so tiles cannot match exactly. Measured with this seed-0 model:
+    # max |tiled - whole| 0.0010 (gray) / 0.0017 (colour) on the 0-1 scale, against 0.30 / 0.51
+    # for hard-cut tiles without overlap: the cross-fade removes the seams.
+    diff = np.abs(tiled - whole).max()
+    assert 0 < diff < 0.005 and np.abs(hard - whole).max() > 20 * diff
+    # A memory budget that fits 128 px tiles but not the image tiles on its own (measured 0.0022 / 0.0035).
+    auto = restore(img, sigma=25, weights=both, memory_budget_gb=estimate_peak_bytes(128, 128, 8) / 2 ** 30)
+    assert 0 < np.abs(auto - whole).max() < 0.01
+
+
+# ------------------------------------------------------------------ estimators
+@pytest.mark.parametrize('gray', [True, False])
+def test_noise_sigma_estimate(gray):
+    assert abs(estimate_noise_sigma(noisy_uint8('chelsea', gray, None)) - 25) <= 3
+    assert abs(estimate_noise_sigma(noisy_uint8('chelsea', gray, None).astype(np.uint16) * 257) - 25) <= 3
+
+
+@pytest.mark.parametrize('quality', [10, 50, 90])
+def test_jpeg_quality_estimates(quality, tmp_path):
+    img = crop('astronaut', False, 160)
+    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    (tmp_path / 'a.jpg').write_bytes(buf.tobytes())
+    assert abs(estimate_jpeg_quality(str(tmp_path / 'a.jpg')) - quality) <= 5
+    assert abs(estimate_jpeg_quality(buf.tobytes()) - quality) <= 5
+    decoded = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert abs(estimate_quality(decoded) - quality) <= 5  # from the pixels alone
+    assert estimate_jpeg_quality(cv2.imencode('.png', img)[1].tobytes()) is None
+    assert estimate_quality(img) is None  # never compressed: no grid
+
+
+# ----------------------------------------------------------------------- CLI
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, INFERENCE, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env=CLI_ENV)
+    assert 'Traceback' not in proc.stderr, proc.stderr
+    return proc
+
+
+def sha(path):
+    return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
+    src, gt, out = tmp_path / 'in', tmp_path / 'gt', tmp_path / 'out'
+    (src / 'sub').mkdir(parents=True)
+    gt.mkdir()
+    noisy = noisy_uint8('rocket', True, 96)
+    cv2.imwrite(str(src / 'gray.png'), noisy)
+    cv2.imwrite(str(gt / 'gray.png'), crop('rocket', True, 96))
+    cv2.imwrite(str(src / 'colour.jpg'), cv2.cvtColor(noisy_uint8('chelsea', False, 48), cv2.COLOR_RGB2BGR))
+    rng = np.random.default_rng(0)
+    deep = rng.integers(0, 65536, (40, 48, 3), dtype=np.uint16)
+    cv2.imwrite(str(src / 'deep.tif'), deep)
+    rgba = rng.integers(0, 256, (32, 40, 4), dtype=np.uint8)
+    cv2.imwrite(str(src / 'rgba.png'), rgba)
+    palette = Image.fromarray(rng.integers(0, 4, (30, 36), dtype=np.uint8), 'P')
+    palette.putpalette([200, 30, 30, 30, 200, 30, 30, 30, 200, 90, 90, 90])
+    palette.save(src / 'palette.png')
+    cv2.imwrite(str(src / 'sub' / 'inner.bmp'), rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    (src / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 40)
+    (src / 'notes.txt').write_text('not an image')
+    before = {p: sha(p) for p in src.rglob('*') if p.is_file()}
+
+    proc = run_cli('--task', 'denoise', '--input', src, '--output', out, '--recursive', '--gt', gt,
+                   '--weights', weights['gray'], '--weights', weights['color'])
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # because of the two skipped files
+    skips = [line for line in proc.stderr.splitlines() if line.startswith('skipped')]
+    assert len(skips) == 2 and any('corrupt.png' in s for s in skips) and any('notes.txt' in s for s in skips)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()) == [
+        'colour.png', 'deep.png', 'gray.png', 'palette.png', 'rgba.png', os.path.join('sub', 'inner.png')]
+    assert {p: sha(p) for p in src.rglob('*') if p.is_file()} == before  # inputs untouched
+
+    read = lambda name: cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED)  # noqa: E731
+    assert read('gray.png').shape == (96, 96) and read('gray.png').dtype == np.uint8
+    assert read('deep.png').shape == (40, 48, 3) and read('deep.png').dtype == np.uint16
+    assert read('rgba.png').shape == (32, 40, 4) and np.array_equal(read('rgba.png')[..., 3], rgba[..., 3])
+    assert read('palette.png').shape == (30, 36, 3) and read('colour.png').shape == (48, 48, 3)
+    sigma = float(re.search(r'gray\.png: sigma ([\d.]+) \(estimated\)', proc.stdout).group(1))
+    assert abs(sigma - 25) <= 3
+    assert re.search(r'gray\.png: PSNR [\d.]+ dB  SSIM [\d.]+', proc.stdout) and 'mean over 1 image' in proc.stdout
+    assert "restored 6 of 7 image(s)" in proc.stdout, proc.stdout  # corrupt.png was the 7th
+
+
+def test_cli_errors_are_one_line(weights, tmp_path):
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'a.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8), np.uint8))[1].tobytes())
+    one_line = [
+        ('--input', tmp_path / 'empty', '--weights', weights['gray']),
+        ('--input', tmp_path / 'missing'),
+        ('--input', tmp_path / 'a.png', '--weights', tmp_path / 'nope.pth'),
+        ('--input', tmp_path / 'a.png', '--output', tmp_path),  # would overwrite its input
+    ]
+    for args in one_line:
+        proc = run_cli('--task', 'denoise', *args)
+        assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
+        assert proc.stderr.startswith('error: ')
+    for args in (('--sigma', '-3'), ('--task', 'jpeg', '--quality', '0')):
+        proc = run_cli('--task', 'denoise', '--input', tmp_path / 'a.png', *args)
+        assert proc.returncode == 2 and 'usage:' in proc.stderr

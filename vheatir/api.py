@@ -1,0 +1,462 @@
+"""Restore images with vHeatIR: the Python API that ``inference.py`` is a thin layer over.
+
+Conventions: images are numpy arrays H x W (gray), H x W x 1, H x W x 3 (**RGB**) or
+H x W x 4 (RGBA), dtype uint8, uint16 or float (nominally in [0, 1]). The noise level
+sigma is on the 8-bit scale (0-255) whatever the dtype; the JPEG quality is 1..100.
+The network sees float32 (1, C, H, W) in [0, 1] and cond = sigma/255 or quality/100.
+"""
+import io
+import math
+import os
+import warnings
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import scipy.fft
+import torch
+
+from .weights import IN_CHANS, TASKS, default_weights, load_network
+
+Weights = Union[str, Sequence[str], None]
+
+# Quality used when 'auto' finds no JPEG quantisation grid in an array: the mildest level the
+# S models are trained on (q in [10, 90]), so an uncompressed image is changed least.
+FALLBACK_QUALITY = 90
+
+# Peak memory of one forward pass, in bytes, is about
+#     PEAK_FEATURE_MAPS * H * W * embed_dim * 4 (float32),
+# i.e. that many C-channel float32 maps alive at once: the block input, LayerNorm outputs, the
+# 2C projection, the FFT-DCT's reordered copies and complex spectra, the MLP hidden layer, plus
+# allocator slack. Measured once as the growth of peak RSS (ru_maxrss) of a fresh process over
+# one inference_mode forward pass of vHeatIR-S (embed_dim 48, 4 x 3 blocks, CPU, 1 thread):
+#     128^2 gray 14.4 (matrix DCT), 256^2 gray 21.1, 384^2 gray 19.6, 384^2 RGB 20.8, 512^2 gray 18.2
+# (e.g. 512^2: 871 MB of growth / 48 MB per feature map). 24 keeps a margin over the worst case.
+PEAK_FEATURE_MAPS = 24.0
+DEFAULT_BUDGET_CAP_GB = 8.0
+MIN_AUTO_TILE = 64
+
+_MODELS: Dict[Tuple[str, int, str], Tuple[torch.nn.Module, Dict[str, Any]]] = {}
+
+
+# ------------------------------------------------------------------ image helpers
+def _check_image(image: np.ndarray) -> None:
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f'image must be a numpy array, got {type(image).__name__}')
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+        raise ValueError(f'image must be HxW, HxWx1, HxWx3 (RGB) or HxWx4 (RGBA), got shape {image.shape}')
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f'image is empty (shape {image.shape})')
+    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f'image dtype must be uint8, uint16 or float, got {image.dtype}')
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise ValueError('image contains NaN or infinite values')
+
+
+def _scale(dtype: np.dtype) -> float:
+    """Value of white for ``dtype``: 255, 65535, or 1.0 for floats."""
+    return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
+
+
+def _color_planes(image: np.ndarray) -> np.ndarray:
+    """The colour part of a checked image: H x W x 1 (gray) or H x W x 3 (RGB), alpha dropped."""
+    if image.ndim == 2:
+        return image[..., None]
+    return image[..., :3] if image.shape[2] == 4 else image
+
+
+def _is_gray_planes(planes: np.ndarray) -> bool:
+    return planes.shape[2] == 1 or (np.array_equal(planes[..., 0], planes[..., 1])
+                                    and np.array_equal(planes[..., 0], planes[..., 2]))
+
+
+def color_mode(image: np.ndarray) -> str:
+    """'gray' for H x W, H x W x 1 and colour images whose 3 channels are identical, else 'color'.
+
+    The alpha channel of an RGBA image is ignored.
+    """
+    _check_image(image)
+    return 'gray' if _is_gray_planes(_color_planes(image)) else 'color'
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """The image with values rescaled and rounded to uint8 (uint16 / 257, float * 255), same shape."""
+    if image.dtype == np.uint8:
+        return image
+    return np.clip(np.rint(image.astype(np.float64) * (255.0 / _scale(image.dtype))), 0, 255).astype(np.uint8)
+
+
+# ------------------------------------------------------------- noise and quality
+# Daubechies-2 decomposition high-pass filter (PyWavelets' db2 dec_hi).
+_DB2_HI = np.array([-0.48296291314453416, 0.8365163037378079, -0.2241438680420134, -0.12940952255126037])
+
+
+def _db2_detail(x: np.ndarray, axis: int) -> np.ndarray:
+    """One level of db2 high-pass filtering and decimation along ``axis``.
+
+    Equal to PyWavelets' ``dwt`` detail coefficients with mode='symmetric' (checked to 1e-15),
+    so that the noise estimate below matches skimage's without needing PyWavelets.
+    """
+    x = np.moveaxis(x, axis, -1)
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(3, 3)], mode='symmetric')
+    n = padded.shape[-1]
+    full = sum(_DB2_HI[k] * padded[..., 3 - k:n - k] for k in range(4))
+    return np.moveaxis(full[..., 1::2], -1, axis)
+
+
+def estimate_noise_sigma(image: np.ndarray) -> float:
+    """Gaussian noise standard deviation of ``image`` on the 0-255 scale, whatever its dtype.
+
+    Donoho's robust wavelet estimator, the one ``skimage.restoration.estimate_sigma`` uses:
+    median(|d|) / 0.6745 of the finest diagonal db2 detail coefficients d, per channel, averaged
+    over the colour channels (alpha ignored; a 3-channel image with equal channels counts once).
+    Computed with numpy because skimage's version needs PyWavelets, which vHeatIR does not
+    depend on; it equals skimage's result (checked to 1e-14). Measured on the eight samples of
+    :mod:`vheatir.data.samples` with sigma = 25 noise, rounded and clipped to uint8: 21.8-28.3
+    (low where clipping at black/white eats noise, astronaut; high where fine texture counts
+    as noise, grass); clean images read 0.4-10.8 for the same reasons.
+    """
+    _check_image(image)
+    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
+    if _is_gray_planes(planes):
+        planes = planes[..., :1]
+    sigmas = []
+    for c in range(planes.shape[2]):
+        detail = _db2_detail(_db2_detail(planes[..., c], 0), 1)
+        detail = detail[detail != 0]  # exactly flat regions say nothing about noise (as in skimage)
+        sigmas.append(np.median(np.abs(detail)) / 0.6744897501960817 if detail.size else 0.0)  # norm.ppf(0.75)
+    return float(np.mean(sigmas))
+
+
+# ITU-T T.81 Annex K.1 luminance quantisation table (natural order), the base libjpeg scales.
+_ANNEX_K_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+
+def libjpeg_luma_table(quality: int) -> np.ndarray:
+    """libjpeg's luminance table for ``quality`` (1..100), 64 values in natural order.
+
+    jpeg_set_quality: scale = 5000/q for q < 50, else 200 - 2q; entry = (base*scale + 50) // 100
+    clamped to 1..255 (baseline).
+    """
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((_ANNEX_K_LUMA * scale + 50) // 100, 1, 255)
+
+
+_LUMA_TABLES = np.stack([libjpeg_luma_table(q) for q in range(1, 101)])  # (100, 64), row q-1
+
+
+def estimate_jpeg_quality(path_or_bytes: Union[str, bytes, os.PathLike]) -> Optional[int]:
+    """Quality factor (1..100) a JPEG file was saved with, from its luminance quantisation table.
+
+    Reads table 0 with PIL and returns the q whose libjpeg-scaled Annex K table is closest
+    in least squares (the lowest such q on ties). Exact for libjpeg/OpenCV/PIL files; for
+    encoders with custom tables it is the nearest libjpeg equivalent. None when the input
+    is not a readable JPEG.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    source = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, (bytes, bytearray)) else path_or_bytes
+    try:
+        with Image.open(source) as im:
+            if im.format != 'JPEG' or not getattr(im, 'quantization', None):
+                return None
+            table = np.asarray(im.quantization[0], dtype=np.float64)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
+    if table.size != 64:
+        return None
+    errors = ((_LUMA_TABLES - table) ** 2).sum(axis=1)
+    return int(np.argmin(errors)) + 1
+
+
+def estimate_quality(image: np.ndarray, max_blocks: int = 8192) -> Optional[int]:
+    """Estimate the JPEG quality an already-decoded image was compressed at, or None.
+
+    The image (any supported shape/dtype; colour reduced to JPEG's luma
+    Y = 0.299 R + 0.587 G + 0.114 B on the 0-255 scale) is cut into the 8 x 8 blocks of a
+    JPEG grid anchored at the top-left pixel, and each block's DCT (JPEG's FDCT = the
+    orthonormal 8 x 8 DCT-II of Y - 128) is taken. JPEG left those coefficients on the lattice
+    of its quantisation table, up to rounding noise. For every q in 1..100 the score is
+    12 * mean((c/Q - round(c/Q))^2) over coefficients with |c/Q| >= 1/2, Q the libjpeg luma
+    table of q: about 1 when the values are not on that lattice, near 0 on the true lattice,
+    and larger again on a coarser one, so the minimum marks the quality. None when the best
+    score is above 0.5 (no grid found: never JPEG-compressed, resized, cropped off the grid)
+    or the image is smaller than one block.
+
+    Accuracy, measured on OpenCV JPEGs of scikit-image samples (camera, brick gray; astronaut,
+    chelsea, coffee gray and RGB; 160 x 160 crops and full size) at q = 10, 30, 50, 70, 90, 95:
+    exact in 95 of 96 cases, the other off by one (51 for 50: nearly the same table). A sweep
+    of q = 1..100 on three 160 px crops was exact for 2..96; q = 1 may read as 2 (tables clamped
+    at 255), and from q = 97 on the steps (1-2 levels) may drown in rounding noise: None. Uncompressed
+    images and JPEGs cropped off the 8 x 8 grid gave None in every case tried; Gaussian noise
+    of std 2 added after compression did not move the estimate. For JPEG *files* prefer
+    :func:`estimate_jpeg_quality`, which reads the table itself.
+    """
+    _check_image(image)
+    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
+    luma = planes[..., 0] if planes.shape[2] == 1 else planes @ np.array([0.299, 0.587, 0.114])
+    h8, w8 = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
+    if h8 == 0 or w8 == 0:
+        return None
+    blocks = (luma[:h8, :w8] - 128.0).reshape(h8 // 8, 8, w8 // 8, 8).swapaxes(1, 2).reshape(-1, 64)
+    if len(blocks) > max_blocks:  # an even subsample keeps large images cheap
+        blocks = blocks[np.linspace(0, len(blocks) - 1, max_blocks).astype(int)]
+    coef = scipy.fft.dctn(blocks.reshape(-1, 8, 8), axes=(1, 2), norm='ortho').reshape(-1, 64)
+
+    scores = np.full(100, np.inf)
+    for q in range(1, 101):
+        ratio = coef / _LUMA_TABLES[q - 1]
+        used = np.abs(ratio) >= 0.5
+        if used.sum() >= 32:  # too few non-zero coefficients say nothing about the lattice
+            frac = ratio[used] - np.rint(ratio[used])
+            scores[q - 1] = 12.0 * np.mean(frac ** 2)
+    best = int(np.argmin(scores))
+    return best + 1 if scores[best] <= 0.5 else None
+
+
+# ---------------------------------------------------------------------- models
+def resolve_device(device: str = 'auto') -> str:
+    """'auto' -> 'cuda' when available else 'cpu'; 'cpu'/'cuda'/'cuda:N' checked and returned."""
+    if device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} requested but CUDA is not available')
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}") from None
+    return device
+
+
+def load_model(weights: str, device: str = 'auto') -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """(network in eval mode, info dict) for weights file ``weights`` on ``device``, cached.
+
+    The cache key is (absolute path, modification time, device), so a re-exported file is reloaded.
+    """
+    device = resolve_device(device)
+    path = os.path.abspath(weights)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'weights file not found: {weights}')
+    key = (path, os.stat(path).st_mtime_ns, device)
+    if key not in _MODELS:
+        _MODELS[key] = load_network(path, device)
+    return _MODELS[key]
+
+
+def select_weights(image: np.ndarray, task: str, weights: Weights = None, device: str = 'auto') -> str:
+    """The weights file to restore ``image`` with.
+
+    ``weights`` None: the shipped file for (task, color_mode(image)) from weights/manifest.json.
+    One path or a sequence of paths (e.g. a gray and a colour file): the one whose colour
+    matches the image; a gray-looking image stored with 3 channels may fall back to colour
+    weights (the colour model handles equal channels), but a true colour image never runs
+    on gray weights nor a 1-channel image on colour weights: ValueError. Every given file
+    must be for ``task``.
+    """
+    if task not in TASKS:
+        raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    mode = color_mode(image)
+    if weights is None:
+        return default_weights(task, mode)
+    paths = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+    if not paths:
+        raise ValueError('weights: empty list of files')
+    colors = {}
+    for path in paths:
+        info = load_model(path, device)[1]
+        if info['task'] != task:
+            raise ValueError(f'weights {path} are for {info["task"]}, not {task}')
+        colors.setdefault(info['color'], path)
+    if mode in colors:
+        return colors[mode]
+    if mode == 'gray' and _color_planes(image).shape[2] == 3 and 'color' in colors:
+        return colors['color']
+    have = ', '.join(f'{c} ({p})' for c, p in colors.items())
+    kind = 'a colour' if mode == 'color' else 'a single-channel gray'
+    raise ValueError(f'{kind} image needs {mode} weights, but only {have} were given')
+
+
+# -------------------------------------------------------------------- memory
+def available_memory_bytes(device: str) -> int:
+    """Free memory on ``device``: CUDA free memory, or the OS's MemAvailable for the CPU."""
+    if device.startswith('cuda'):
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE'))
+
+
+def estimate_peak_bytes(height: int, width: int, embed_dim: int) -> int:
+    """Estimated peak memory in bytes of one float32 forward pass on an H x W input."""
+    return int(PEAK_FEATURE_MAPS * height * width * embed_dim * 4)
+
+
+def _default_budget(device: str) -> int:
+    return int(min(0.5 * available_memory_bytes(device), DEFAULT_BUDGET_CAP_GB * 2 ** 30))
+
+
+# ---------------------------------------------------------------- tiled forward
+def _tile_starts(size: int, tile: int, overlap: int) -> list:
+    """Start offsets of tiles of ``tile`` px covering ``size`` px with >= ``overlap`` px overlap."""
+    if tile >= size:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return starts + [size - tile]  # the last tile ends at the border (it may overlap more)
+
+
+def _tile_window(start: int, length: int, size: int, overlap: int) -> torch.Tensor:
+    """1-D blending weights for a tile: raised-cosine ramps over ``overlap`` px at sides that
+    border another tile, 1 elsewhere (image borders are not faded: nothing else covers them).
+
+    The ramp values (0.5 - 0.5 cos(pi (i + 0.5) / overlap)) are > 0, so every pixel has a positive
+    weight sum, and neighbouring tiles cross-fade smoothly.
+    """
+    window = torch.ones(length)
+    ramp_len = min(overlap, length)
+    if ramp_len == 0:
+        return window
+    ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(ramp_len) + 0.5) / ramp_len)
+    if start > 0:
+        window[:ramp_len] = torch.minimum(window[:ramp_len], ramp)
+    if start + length < size:
+        window[-ramp_len:] = torch.minimum(window[-ramp_len:], ramp.flip(0))
+    return window
+
+
+def _forward_tiled(net: torch.nn.Module, x: torch.Tensor, cond: Optional[torch.Tensor],
+                   tile: int, overlap: int) -> torch.Tensor:
+    """Run ``net`` over overlapping tile x tile windows of x (1, C, H, W) and blend them.
+
+    The heat operator is global, so a tile's output differs from the whole-image output near
+    the tile's edges; the cross-fade hides the seams. Weighted outputs and the weights accumulate
+    in float32 on ``x``'s device; their ratio is the result.
+    """
+    _, c, h, w = x.shape
+    th, tw = min(tile, h), min(tile, w)
+    out = torch.zeros(1, c, h, w, device=x.device)
+    weight = torch.zeros(1, 1, h, w, device=x.device)
+    for top in _tile_starts(h, th, overlap):
+        wy = _tile_window(top, th, h, overlap).to(x.device)
+        for left in _tile_starts(w, tw, overlap):
+            wx = _tile_window(left, tw, w, overlap).to(x.device)
+            win = wy[:, None] * wx[None, :]
+            y = net(x[:, :, top:top + th, left:left + tw], cond).float()
+            out[:, :, top:top + th, left:left + tw] += y * win
+            weight[:, :, top:top + th, left:left + tw] += win
+    return out / weight
+
+
+def _auto_tile(embed_dim: int, budget: int) -> int:
+    """Largest square tile side (multiple of 8) whose estimated peak fits ``budget`` bytes."""
+    side = int(math.sqrt(budget / (PEAK_FEATURE_MAPS * embed_dim * 4))) // 8 * 8
+    if side < MIN_AUTO_TILE:
+        raise ValueError(f'memory budget of {budget / 2 ** 30:.3f} GB is too small for '
+                         f'{MIN_AUTO_TILE} px tiles; raise memory_budget_gb or free memory')
+    return side
+
+
+# --------------------------------------------------------------------- restore
+def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
+               quality: Union[int, str, None]) -> float:
+    """cond value for the network: sigma/255 (denoise) or quality/100 (jpeg), resolving 'auto'."""
+    if task == 'denoise':
+        if sigma is None or (isinstance(sigma, str) and sigma == 'auto'):
+            sigma = estimate_noise_sigma(image)
+        elif isinstance(sigma, str) or not math.isfinite(float(sigma)) or float(sigma) < 0:
+            raise ValueError(f"sigma must be a number >= 0 on the 0-255 scale or 'auto', got {sigma!r}")
+        return float(sigma) / 255.0
+    if quality is None or (isinstance(quality, str) and quality == 'auto'):
+        quality = estimate_quality(image)
+        if quality is None:
+            warnings.warn(f'no JPEG quantisation grid found in the image; using quality {FALLBACK_QUALITY}')
+            quality = FALLBACK_QUALITY
+    elif isinstance(quality, str) or float(quality) != int(quality) or not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must be an integer in 1..100 or 'auto', got {quality!r}")
+    return int(quality) / 100.0
+
+
+def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
+            quality: Union[int, str, None] = 'auto', weights: Weights = None, device: str = 'auto',
+            tile: Optional[int] = None, tile_overlap: int = 32,
+            memory_budget_gb: Optional[float] = None) -> np.ndarray:
+    """Denoise or JPEG-deblock one image; returns an array of the same shape and dtype.
+
+    Args:
+        image: H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA: RGB restored, alpha
+            returned untouched); uint8, uint16 (scaled by 65535) or float (nominally [0, 1],
+            values outside are passed to the network as they are). A 3-channel image with
+            identical channels is restored as gray and returned with 3 equal channels.
+        task: 'denoise' or 'jpeg'.
+        sigma: denoise only; noise std on the 0-255 scale, or 'auto'/None to use
+            :func:`estimate_noise_sigma`.
+        quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`
+            (FALLBACK_QUALITY with a warning when no JPEG grid is found). For JPEG files,
+            :func:`estimate_jpeg_quality` on the file is exact: pass its result.
+        weights: None (shipped weights for task and colour mode), a weights file, or several
+            (e.g. gray and colour); see :func:`select_weights`.
+        device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:N]'.
+        tile: tile side in px; None runs the whole image at once when the estimated peak memory
+            (:func:`estimate_peak_bytes`) fits the budget, else the largest tiles that fit.
+        tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
+        memory_budget_gb: memory allowed for one forward pass; default
+            min(0.5 * available memory, 8 GB).
+
+    Returns:
+        The restored image, same shape and dtype; integers rounded and clipped to their range,
+        floats not clipped.
+    """
+    _check_image(image)
+    if task not in TASKS:
+        raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+    if tile is not None and (int(tile) != tile or tile < 8):
+        raise ValueError(f'tile must be an integer >= 8 px, got {tile!r}')
+    if int(tile_overlap) != tile_overlap or tile_overlap < 0 or (tile is not None and tile_overlap >= tile):
+        raise ValueError(f'tile_overlap must be an integer in [0, tile), got {tile_overlap!r}')
+    if memory_budget_gb is not None and not memory_budget_gb > 0:
+        raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
+    cond_value = _condition(task, image, sigma, quality)
+    device = resolve_device(device)
+    net, info = load_model(select_weights(image, task, weights, device), device)
+
+    planes = _color_planes(image)
+    in_chans = IN_CHANS[info['color']]
+    scale = _scale(image.dtype)
+    x = torch.from_numpy(np.ascontiguousarray(planes[..., :in_chans], dtype=np.float32))
+    x = (x / scale).permute(2, 0, 1).unsqueeze(0).to(device)
+    cond = torch.tensor([[cond_value]], device=device) if net.cond_chans else None
+
+    h, w = planes.shape[:2]
+    embed_dim = info['network_g'].get('embed_dim', 48)
+    budget = int(memory_budget_gb * 2 ** 30) if memory_budget_gb is not None else _default_budget(device)
+    if tile is None and estimate_peak_bytes(h, w, embed_dim) > budget:
+        tile = _auto_tile(embed_dim, budget)
+        tile_overlap = min(tile_overlap, tile // 4)  # small automatic tiles: keep the recomputed share <= 1/4
+    with torch.inference_mode():
+        if tile is None or (tile >= h and tile >= w):
+            y = net(x, cond).float()
+        else:
+            y = _forward_tiled(net, x, cond, int(tile), int(tile_overlap))
+    out = y[0].permute(1, 2, 0).cpu().numpy().astype(np.float64) * scale
+    if out.shape[2] != planes.shape[2]:  # gray model on a 3-channel image
+        out = np.repeat(out, planes.shape[2], axis=2)
+    if image.dtype in (np.uint8, np.uint16):
+        out = np.clip(np.rint(out), 0, scale)
+    out = out.astype(image.dtype)
+
+    if image.ndim == 2:
+        return out[..., 0]
+    if image.shape[2] == 4:
+        return np.concatenate([out, image[..., 3:]], axis=2)
+    return out
