@@ -3,9 +3,10 @@
     python scripts/make_examples.py [--out examples]
 
 Makes, from 160 x 160 centre crops (deterministic: fixed noise seed, OpenCV's JPEG encoder):
-    <out>/clean/   ground truths, 8-bit PNG (for inference.py --gt)
-    <out>/noisy/   Gaussian noise sigma = 25, rounded and clipped to uint8 PNG: 2 gray, 1 colour
-    <out>/jpeg/    JPEG files: coffee_gray q10, astronaut_color q10, rocket_color q20
+    <out>/<gray|color>/clean/   ground truths, 8-bit PNG (for inference.py --gt)
+    <out>/<gray|color>/noisy/   Gaussian noise sigma = 25, rounded and clipped to uint8 PNG: 2 gray, 1 colour
+    <out>/<gray|color>/jpeg/    JPEG files: coffee_gray q10, astronaut_color q10, rocket_color q20
+Gray and colour live apart because each needs its own model.
 Each degraded image has the same name stem as its ground truth (<sample>_<gray|color>).
 """
 import argparse
@@ -51,16 +52,18 @@ def main() -> int:
     for name, gray in NOISY:
         clean = centre_crop(name, gray)
         stem = f'{name}_{"gray" if gray else "color"}'
-        write(os.path.join(args.out, 'clean', f'{stem}.png'), clean)
+        mode = 'gray' if gray else 'color'
+        write(os.path.join(args.out, mode, 'clean', f'{stem}.png'), clean)
         noisy = add_gaussian_noise(clean.astype(np.float32) / 255.0, SIGMA, rng)
         # Files hold 8-bit values, so the noise is rounded and clipped here (the benchmark keeps floats).
-        write(os.path.join(args.out, 'noisy', f'{stem}.png'), np.clip(np.rint(noisy * 255.0), 0, 255).astype(np.uint8))
+        write(os.path.join(args.out, mode, 'noisy', f'{stem}.png'), np.clip(np.rint(noisy * 255.0), 0, 255).astype(np.uint8))
     for name, gray, quality in JPEG:
         clean = centre_crop(name, gray)
         stem = f'{name}_{"gray" if gray else "color"}'
-        write(os.path.join(args.out, 'clean', f'{stem}.png'), clean)
+        mode = 'gray' if gray else 'color'
+        write(os.path.join(args.out, mode, 'clean', f'{stem}.png'), clean)
         # Encode once and store the bytes: decoding and re-encoding would compress twice.
-        write(os.path.join(args.out, 'jpeg', f'{stem}.jpg'), clean, (cv2.IMWRITE_JPEG_QUALITY, quality))
+        write(os.path.join(args.out, mode, 'jpeg', f'{stem}.jpg'), clean, (cv2.IMWRITE_JPEG_QUALITY, quality))
 
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
     print(f'wrote {len(NOISY)} noisy, {len(JPEG)} JPEG and {len(NOISY) + len(JPEG)} clean images '
