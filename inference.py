@@ -1,7 +1,7 @@
 """Restore images with vHeatIR: Gaussian denoising or JPEG deblocking, gray or colour.
 
-    python inference.py --task denoise --input examples/noisy              # sigma estimated per image
-    python inference.py --task jpeg --input examples/jpeg --gt examples/clean
+    python inference.py --task denoise --input examples/gray/noisy         # sigma estimated per image
+    python inference.py --task jpeg --input examples/gray/jpeg --gt examples/gray/clean
     python inference.py --task denoise --input photo.png --sigma 25 --output out/
 
 Inputs: an image file, or a folder of PNG/JPEG/BMP/TIFF/WebP images (--recursive walks
