@@ -19,7 +19,8 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
-from vheatir.benchmark import network_restorer, run_set, sha256  # noqa: E402
+from vheatir.benchmark import network_restorer, run_set  # noqa: E402
+from vheatir.weights import sha256_of  # noqa: E402
 
 COLOR_SETS = {'CBSD68'}
 GRAY_SETS = {'BSD68', 'Set12', 'Classic5'}
@@ -61,7 +62,7 @@ def main() -> int:
         except (OSError, ValueError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
-        info.update(weights=os.path.relpath(path), weights_sha256=sha256(path),
+        info.update(weights=os.path.relpath(path), weights_sha256=sha256_of(path),
                     parameters=sum(p.numel() for p in net.parameters()), amp=args.amp)
 
     results = []

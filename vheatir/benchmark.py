@@ -12,7 +12,6 @@ So our numbers compare with the published ones:
   formulas as SwinIR's), PSNR-B for JPEG; colour results also report PSNR/SSIM on the Y channel.
 """
 import glob
-import hashlib
 import os
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -129,11 +128,3 @@ def network_restorer(net: torch.nn.Module, task: str, level: float, device: torc
 
     return restore
 
-
-def sha256(path: str) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            h.update(chunk)
-    return h.hexdigest()
