@@ -165,7 +165,6 @@ def psnr_ssim(output, gt_path: str):
     The benchmark protocol: alpha dropped, 16-bit reduced to 8-bit; a 3-channel image with equal
     channels is compared as gray against a gray ground truth.
     """
-    import numpy as np
     from basicsr.metrics import calculate_psnr, calculate_ssim
     from vheatir.api import to_uint8
 

@@ -18,7 +18,7 @@ import sys
 import zipfile
 from datetime import timedelta
 from os import path as osp
-from typing import Optional, Sequence
+from typing import BinaryIO, Callable, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -49,18 +49,18 @@ def install_torchvision_alias() -> None:
 TMP_SUFFIX = '.tmp'
 
 
-def atomic_torch_save(obj, path: str) -> None:
-    """``torch.save`` that never leaves a truncated file at ``path``.
+def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write(binary file)`` on ``<path>.tmp``, flush it to disk, then rename it over ``path``.
 
-    Writes ``<path>.tmp``, flushes it to disk, then renames it over ``path``
-    (``os.replace`` is atomic on POSIX and Windows). A process killed at any
-    moment leaves either the old file, the new one, or a ``.tmp`` leftover that
-    resuming ignores.
+    ``os.replace`` is atomic on POSIX and Windows: a process killed at any moment
+    leaves either the old file, the new one, or a ``.tmp`` leftover that resuming
+    ignores. The folder is created if needed.
     """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = path + TMP_SUFFIX
     try:
         with open(tmp, 'wb') as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -80,6 +80,11 @@ def atomic_torch_save(obj, path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_torch_save(obj, path: str) -> None:
+    """``torch.save`` through :func:`atomic_write`: never leaves a truncated file at ``path``."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def _is_complete_checkpoint(path: str) -> bool:

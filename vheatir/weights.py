@@ -17,13 +17,13 @@ option, iterations, sha256, size_bytes, ...}``, optionally with a ``benchmark`` 
 import hashlib
 import json
 import os
-import tempfile
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import yaml
 
 from .archs.vheatir_arch import VHeatIR
+from .compat import atomic_write
 
 FORMAT = 'vheatir-weights-v1'
 TASKS = ('denoise', 'jpeg')
@@ -40,26 +40,6 @@ def _check_task_color(task: str, color: str) -> None:
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
     if color not in COLORS:
         raise ValueError(f'color must be one of {COLORS}, got {color!r}')
-
-
-def _atomic_write(path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(binary file)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    A reader never sees a half-written file, and an interrupted write leaves the old one intact.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def sha256_of(path: str) -> str:
@@ -125,7 +105,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
     meta.setdefault('checkpoint_key', key)
     payload = {'format': FORMAT, 'task': task, 'color': color, 'network_g': net_opt,
                'params': params, 'meta': meta}
-    _atomic_write(out_path, lambda f: torch.save(payload, f))
+    atomic_write(out_path, lambda f: torch.save(payload, f))
 
     return {'task': task, 'color': color,
             'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
@@ -160,7 +140,7 @@ def update_manifest(entry: Dict[str, Any], manifest: str = MANIFEST) -> List[Dic
     entries.append(entry)
     entries.sort(key=lambda e: (e.get('task', ''), e.get('color', ''), e.get('file', '')))
     text = json.dumps(entries, indent=2) + '\n'
-    _atomic_write(manifest, lambda f: f.write(text.encode()))
+    atomic_write(manifest, lambda f: f.write(text.encode()))
     return entries
 
 
