@@ -10,7 +10,7 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-from vheatir.data.samples import write_sample_images  # noqa: E402
+from vheatir.data.samples import write_tiny_dataset  # noqa: E402
 
 
 def main() -> int:
@@ -19,9 +19,8 @@ def main() -> int:
     parser.add_argument('--color', action='store_true', help='RGB images instead of 8-bit gray')
     args = parser.parse_args()
     out = args.out or os.path.join('datasets', 'tiny_color' if args.color else 'tiny_gray')
-    train = write_sample_images(os.path.join(out, 'train'), gray=not args.color, size=96)
-    val = write_sample_images(os.path.join(out, 'val'), gray=not args.color, size=64, count=3)
-    print(f'wrote {len(train)} training and {len(val)} validation images under {out}')
+    write_tiny_dataset(out, gray=not args.color)
+    print(f'wrote tiny training and validation images under {out}/train and {out}/val')
     return 0
 
 

@@ -17,9 +17,8 @@ import pytest
 import torch
 import yaml
 
-from vheatir.data.lmdb_build import build_lmdb
 from vheatir.data.restoration_dataset import BadSampleError, DenoisingDataset
-from vheatir.data.samples import write_sample_images
+from vheatir.data.samples import write_tiny_dataset
 from vheatir.models.vheatir_model import TrainingDivergedError, VHeatIRModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,9 +50,7 @@ def write_opt(workdir, opt):
 
 
 def make_data(root):
-    write_sample_images(str(root / 'train'), gray=True, size=48)
-    write_sample_images(str(root / 'val'), gray=True, size=32, count=1)
-    build_lmdb(str(root / 'train'), str(root / 'train.lmdb'))
+    write_tiny_dataset(str(root), train_size=48, val_size=32, val_count=1, lmdb=True)
 
 
 @pytest.fixture(scope='module')

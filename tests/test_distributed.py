@@ -9,8 +9,7 @@ import pytest
 import torch
 import yaml
 
-from vheatir.data.lmdb_build import build_lmdb
-from vheatir.data.samples import write_sample_images
+from vheatir.data.samples import write_tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = os.path.join(ROOT, 'options', 'train', 'train_vHeatIR_tiny_denoise_gray.yml')
@@ -42,9 +41,7 @@ def tiny_opt(total_iter=6, batch=2):
 @pytest.fixture(scope='module')
 def workdir(tmp_path_factory):
     wd = tmp_path_factory.mktemp('dist')
-    write_sample_images(str(wd / 'datasets' / 'tiny_gray' / 'train'), gray=True, size=48)
-    write_sample_images(str(wd / 'datasets' / 'tiny_gray' / 'val'), gray=True, size=32, count=1)
-    build_lmdb(str(wd / 'datasets' / 'tiny_gray' / 'train'), str(wd / 'datasets' / 'tiny_gray' / 'train.lmdb'))
+    write_tiny_dataset(str(wd / 'datasets' / 'tiny_gray'), train_size=48, val_size=32, val_count=1, lmdb=True)
     return wd
 
 

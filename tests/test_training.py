@@ -8,8 +8,7 @@ import pytest
 import torch
 import yaml
 
-from vheatir.data.lmdb_build import build_lmdb
-from vheatir.data.samples import write_sample_images
+from vheatir.data.samples import write_tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_TRAIN = os.path.join(ROOT, 'options', 'train', 'train_vHeatIR_tiny_denoise_gray.yml')
@@ -36,9 +35,7 @@ def write_opt(base, path, edit):
 def workdir(tmp_path_factory):
     """A working directory with tiny gray data as a folder and as an LMDB, like datasets/ would hold."""
     wd = tmp_path_factory.mktemp('work')
-    write_sample_images(str(wd / 'datasets' / 'tiny_gray' / 'train'), gray=True, size=96)
-    write_sample_images(str(wd / 'datasets' / 'tiny_gray' / 'val'), gray=True, size=64, count=2)
-    build_lmdb(str(wd / 'datasets' / 'tiny_gray' / 'train'), str(wd / 'datasets' / 'tiny_gray' / 'train.lmdb'))
+    write_tiny_dataset(str(wd / 'datasets' / 'tiny_gray'), train_size=96, val_size=64, val_count=2, lmdb=True)
     return wd
 
 

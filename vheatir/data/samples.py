@@ -39,3 +39,14 @@ def write_sample_images(folder: str, gray: bool, size: int = 96, count: int = le
         cv2.imwrite(path, crop if gray else cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
         paths.append(path)
     return paths
+
+
+def write_tiny_dataset(root: str, gray: bool = True, train_size: int = 96, val_size: int = 64,
+                       val_count: int = 3, lmdb: bool = False) -> None:
+    """Tiny train/val data under ``root``: ``train/`` (crops of ``train_size`` px), ``val/``
+    (``val_count`` crops of ``val_size`` px) and, with ``lmdb``, ``train.lmdb`` built from ``train/``."""
+    write_sample_images(os.path.join(root, 'train'), gray=gray, size=train_size)
+    write_sample_images(os.path.join(root, 'val'), gray=gray, size=val_size, count=val_count)
+    if lmdb:
+        from .lmdb_build import build_lmdb  # imports basicsr: only when asked
+        build_lmdb(os.path.join(root, 'train'), os.path.join(root, 'train.lmdb'))
