@@ -5,7 +5,9 @@
     python scripts/benchmark.py --task jpeg --sets LIVE1,Classic5 --qualities 10,20,30,40
 
 Prints a markdown table and writes JSON (per-image and mean PSNR/SSIM[/PSNR-B], model,
-weights sha256, seconds per image). ``--model input`` scores the degraded input itself.
+weights sha256, seconds per image). ``--model`` picks our shipped vHeatIR, the shipped
+same-budget SwinIR, BM3D, or the degraded input itself; ``--weights FILE`` or
+``--checkpoint net_g_N.pth --option OPT.yml`` evaluate any other network.
 The protocol is described in ``vheatir/benchmark.py``.
 """
 import argparse
@@ -19,8 +21,8 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
-from vheatir.benchmark import network_restorer, run_set  # noqa: E402
-from vheatir.weights import sha256_of  # noqa: E402
+from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
+from vheatir.weights import DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint, sha256_of  # noqa: E402
 
 COLOR_SETS = {'CBSD68'}
 GRAY_SETS = {'BSD68', 'Set12', 'Classic5'}
@@ -30,6 +32,22 @@ def parse_list(text: str, cast):
     return [cast(v) for v in text.split(',') if v.strip()]
 
 
+def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> tuple:
+    """(network, info dict) for --model vheatir/swinir from --checkpoint+--option, --weights or the manifest."""
+    if args.checkpoint:
+        net, arch, _, key = network_from_checkpoint(args.checkpoint, args.option)
+        meta = {'checkpoint': args.checkpoint, 'checkpoint_key': key, 'option': args.option,
+                'weights_sha256': sha256_of(args.checkpoint)}
+    else:
+        arch = {'vheatir': DEFAULT_ARCH, 'swinir': 'SwinIR'}[args.model]
+        path = args.weights or default_weights(args.task, 'color' if color else 'gray', arch=arch)
+        net, info = load_network(path)
+        arch = info['arch']
+        meta = {'weights': os.path.relpath(path), 'weights_sha256': sha256_of(path),
+                'weights_meta': info['meta']}
+    return net.to(device), {'arch': arch, **meta}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--task', choices=['denoise', 'jpeg'], required=True)
@@ -37,8 +55,12 @@ def main() -> int:
     p.add_argument('--sigmas', default='15,25,50', help='noise levels on the 0-255 scale (denoise)')
     p.add_argument('--qualities', default='10,20,30,40', help='JPEG qualities (jpeg)')
     p.add_argument('--color', action='store_true', help='colour model and colour protocol (CBSD68 implies it)')
-    p.add_argument('--model', choices=['vheatir', 'input'], default='vheatir')
-    p.add_argument('--weights', default=None, help='weights file (default: the shipped one for task and colour)')
+    p.add_argument('--model', choices=['vheatir', 'swinir', 'bm3d', 'input'], default='vheatir',
+                   help='vheatir / swinir: shipped weights of that arch, or --weights / --checkpoint; '
+                        'bm3d: PyPI bm3d at the true sigma (denoise); input: the degraded input itself')
+    p.add_argument('--weights', default=None, help='a weights file (default: the shipped one for task and colour)')
+    p.add_argument('--checkpoint', default=None, help='a BasicSR net_g_*.pth of any registered arch, with --option')
+    p.add_argument('--option', default=None, help='the option file whose network_g the --checkpoint fits')
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
@@ -52,23 +74,28 @@ def main() -> int:
         p.error(f'--sets mixes gray-only and colour sets: {sets}')
     device = torch.device(args.device)
 
+    if args.model == 'bm3d' and args.task != 'denoise':
+        p.error('--model bm3d is a denoiser: use it with --task denoise')
+    if bool(args.checkpoint) != bool(args.option) or (args.checkpoint and args.weights):
+        p.error('give --checkpoint together with --option, and not with --weights')
+
     info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)'}
     net = None
-    if args.model == 'vheatir':
-        from vheatir.weights import default_weights, load_network
+    if args.model in ('vheatir', 'swinir'):
         try:
-            path = args.weights or default_weights(args.task, 'color' if color else 'gray')
-            net, _ = load_network(path, device)
+            net, meta = load_model(args, color, device)
         except (OSError, ValueError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
-        info.update(weights=os.path.relpath(path), weights_sha256=sha256_of(path),
-                    parameters=sum(p.numel() for p in net.parameters()), amp=args.amp)
+        info.update(meta, parameters=sum(p.numel() for p in net.parameters()), amp=args.amp)
 
     results = []
     for name in sets:
         for level in levels:
-            restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp)
+            if args.model == 'bm3d':
+                restorer = bm3d_restorer(level)
+            else:
+                restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp)
             start = time.time()
             try:
                 r = run_set(restorer, os.path.join(args.root, name), args.task, color, level)

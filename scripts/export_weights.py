@@ -17,7 +17,7 @@ import sys
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
-from vheatir.weights import COLORS, TASKS, export_weights, update_manifest  # noqa: E402
+from vheatir.weights import COLORS, TASKS, export_weights, read_weights, sha256_of, update_manifest  # noqa: E402
 
 
 def main() -> int:
@@ -31,6 +31,8 @@ def main() -> int:
                         help='training iterations (default: N from a net_g_N.pth name, else unrecorded)')
     parser.add_argument('--wall-time', type=float, default=None, help='training wall time in seconds')
     parser.add_argument('--data', default=None, help='training data, e.g. Train400')
+    parser.add_argument('--continued-from', default=None,
+                        help='the weights file this run started from (its provenance and iterations are carried over)')
     parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
     args = parser.parse_args()
 
@@ -47,6 +49,18 @@ def main() -> int:
     meta = {'option': args.option, 'checkpoint': args.checkpoint, 'iterations': iterations,
             'wall_time_s': args.wall_time, 'train_data': args.data}
     meta = {k: v for k, v in meta.items() if v is not None}
+    if args.continued_from:
+        try:
+            previous = read_weights(args.continued_from)['meta']
+        except (OSError, ValueError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 1
+        # A fine-tune's cost is the whole chain: totals make runs comparable.
+        meta['continued_from'] = {'file': args.continued_from, 'sha256': sha256_of(args.continued_from), **previous}
+        for key in ('iterations', 'wall_time_s'):
+            chain = [m.get(key) for m in (meta, previous)]
+            if None not in chain:
+                meta[f'total_{key}'] = chain[0] + previous.get(f'total_{key}', chain[1])
     try:
         entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta)
     except (OSError, ValueError, RuntimeError) as err:

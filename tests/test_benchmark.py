@@ -1,12 +1,22 @@
-"""The benchmark protocol (SwinIR's) on a two-image temporary set."""
+"""The benchmark protocol (SwinIR's) and the benchmark script on two-image temporary sets."""
+import json
+import os
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
+import torch
+import yaml
+from basicsr.archs.swinir_arch import SwinIR
 from basicsr.utils.color_util import bgr2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
 
 from vheatir.benchmark import make_pair, run_set, to_uint8, y_channel_uint8
 from vheatir.data.samples import write_sample_images
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -53,3 +63,64 @@ def test_run_set_scores_input_and_identity(two_images):
     assert jpeg['mean']['psnrb'] < jpeg['mean']['psnr']  # q10 JPEG is blocky
     perfect = run_set(lambda lq: lq, str(two_images / 'gray'), 'jpeg', False, 90)
     assert perfect['mean']['psnr'] > jpeg['mean']['psnr']
+
+
+def _script(*args, cwd):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'benchmark.py'), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture
+def odd_gray_set(tmp_path):
+    """Two 60x60 gray images: not a multiple of SwinIR's window of 8, so padding is exercised."""
+    write_sample_images(str(tmp_path / 'sets' / 'odd'), gray=True, size=60, count=2)
+    return tmp_path
+
+
+def _swinir_checkpoint(tmp_path):
+    """A small untrained BasicSR SwinIR, as a BasicSR checkpoint plus the option file it fits."""
+    with open(os.path.join(ROOT, 'options', 'train', 'SwinIR', 'train_SwinIR_S_denoise_gray.yml')) as f:
+        opt = yaml.safe_load(f)
+    opt['network_g'].update(depths=[1], embed_dim=16, num_heads=[2])
+    option = tmp_path / 'swinir.yml'
+    option.write_text(yaml.safe_dump(opt))
+    net_opt = {k: v for k, v in opt['network_g'].items() if k != 'type'}
+    torch.manual_seed(0)
+    torch.save({'params': SwinIR(**net_opt).state_dict()}, tmp_path / 'net_g_7.pth')
+    return str(tmp_path / 'net_g_7.pth'), str(option)
+
+
+def test_benchmark_script_end_to_end(odd_gray_set):
+    wd = odd_gray_set
+    common = ['--task', 'denoise', '--root', 'sets', '--sets', 'odd', '--sigmas', '25']
+
+    code, out, err = _script(*common, '--model', 'input', '--out', 'input.json', cwd=wd)
+    assert code == 0, err
+    assert '| odd | 25 |' in out
+    baseline = json.load(open(wd / 'input.json'))
+    assert [r['name'] for r in baseline['results'][0]['images']] == ['astronaut.png', 'camera.png']
+
+    code, out, err = _script(*common, '--model', 'bm3d', '--out', 'bm3d.json', cwd=wd)
+    assert code == 0, err
+    bm3d = json.load(open(wd / 'bm3d.json'))
+    assert bm3d['results'][0]['mean']['psnr'] > baseline['results'][0]['mean']['psnr'] + 3
+
+    checkpoint, option = _swinir_checkpoint(wd)
+    code, out, err = _script(*common, '--model', 'swinir', '--checkpoint', checkpoint, '--option', option,
+                             '--out', 'swinir.json', cwd=wd)
+    assert code == 0, err
+    swinir = json.load(open(wd / 'swinir.json'))
+    assert swinir['arch'] == 'SwinIR' and len(swinir['weights_sha256']) == 64
+    assert swinir['parameters'] > 0 and swinir['results'][0]['seconds_per_image'] > 0
+
+
+def test_benchmark_script_errors_are_one_line(odd_gray_set):
+    wd = odd_gray_set
+    code, _, err = _script('--task', 'jpeg', '--root', 'sets', '--sets', 'odd', '--model', 'bm3d', cwd=wd)
+    assert code == 2 and 'bm3d is a denoiser' in err
+    code, _, err = _script('--task', 'denoise', '--root', 'sets', '--sets', 'missing', '--model', 'input', cwd=wd)
+    assert code == 2 and err.strip().splitlines()[-1].startswith('error: ') and 'Traceback' not in err
+    code, _, err = _script('--task', 'denoise', '--root', 'sets', '--sets', 'odd', '--model', 'swinir',
+                           '--checkpoint', 'nope.pth', '--option', 'nope.yml', cwd=wd)
+    assert code == 2 and 'Traceback' not in err and 'nope' in err

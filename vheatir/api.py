@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 import torch
 
-from .weights import IN_CHANS, TASKS, default_weights, load_network
+from .weights import DEFAULT_ARCH, IN_CHANS, TASKS, default_weights, load_network
 
 Weights = Union[str, Sequence[str], None]
 
@@ -246,7 +246,11 @@ def load_model(weights: str, device: str = 'auto') -> Tuple[torch.nn.Module, Dic
         raise FileNotFoundError(f'weights file not found: {weights}')
     key = (path, os.stat(path).st_mtime_ns, device)
     if key not in _MODELS:
-        _MODELS[key] = load_network(path, device)
+        net, info = load_network(path, device)
+        if info['arch'] != DEFAULT_ARCH:  # tiling, memory estimate and conditioning assume VHeatIR
+            raise ValueError(f"{weights}: {info['arch']} weights (a benchmark baseline); "
+                             f"restore() runs {DEFAULT_ARCH} weights only")
+        _MODELS[key] = net, info
     return _MODELS[key]
 
 

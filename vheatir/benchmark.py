@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
+from .archs.window_pad import forward_padded
 from .metrics.psnrb import calculate_psnrb
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -112,9 +113,11 @@ def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, l
 
 def network_restorer(net: torch.nn.Module, task: str, level: float, device: torch.device,
                      amp: Optional[str] = None) -> Restorer:
-    """Wrap a VHeatIR-like ``net(x, cond)`` as a Restorer, whole image at once.
+    """Wrap a network as a Restorer, whole image at once.
 
-    cond = sigma/255 (denoise) or quality/100 (jpeg), as in training.
+    VHeatIR-like nets (``cond_chans`` > 0) get cond = sigma/255 (denoise) or quality/100
+    (jpeg), as in training; windowed nets (SwinIR) see a padded image
+    (:func:`vheatir.archs.window_pad.forward_padded`).
     """
     from .models.vheatir_model import autocast_context
     cond_value = level / 255.0 if task == 'denoise' else level / 100.0
@@ -123,8 +126,22 @@ def network_restorer(net: torch.nn.Module, task: str, level: float, device: torc
         x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))[None].to(device)
         cond = torch.full((1, 1), cond_value, device=device)
         with torch.inference_mode(), autocast_context(device, amp):
-            y = net(x, cond) if getattr(net, 'cond_chans', 0) else net(x)
+            y = forward_padded(net, x, cond)
         return y[0].float().cpu().numpy().transpose(1, 2, 0)
 
     return restore
 
+
+def bm3d_restorer(sigma: float) -> Restorer:
+    """BM3D (gray) or CBM3D (colour, opponent colour space) from PyPI's ``bm3d`` at known ``sigma``.
+
+    ``sigma`` on the 0–255 scale; the classical peer of the denoising tables.
+    """
+    import bm3d
+
+    def restore(lq: np.ndarray) -> np.ndarray:
+        if lq.shape[2] == 3:
+            return np.asarray(bm3d.bm3d_rgb(lq, sigma / 255.0), dtype=np.float32)
+        return np.asarray(bm3d.bm3d(lq[..., 0], sigma / 255.0), dtype=np.float32)[..., None]
+
+    return restore

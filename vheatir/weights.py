@@ -5,14 +5,16 @@ A weights file is a ``torch.save``'d plain dict (loadable with ``weights_only=Tr
     {'format': 'vheatir-weights-v1',
      'task': 'denoise' | 'jpeg',
      'color': 'gray' | 'color',
-     'network_g': {VHeatIR keyword arguments, without 'type'},
+     'arch': name in BasicSR's ARCH_REGISTRY ('VHeatIR' when absent; 'SwinIR' for baselines),
+     'network_g': {keyword arguments of that arch, without 'type'},
      'params': state_dict with float16 tensors,
      'meta': {free dict: option file, iterations, training data, wall time, ...}}
 
-It describes itself: :func:`load_network` builds the network from ``network_g``
-without any option file. ``weights/manifest.json`` (beside the package) lists the
-shipped files: a JSON list of entries ``{task, color, file (relative to weights/),
-option, iterations, sha256, size_bytes, ...}``, optionally with a ``benchmark`` dict.
+It describes itself: :func:`load_network` builds the network from ``arch`` and
+``network_g`` without any option file. ``weights/manifest.json`` (beside the package)
+lists the shipped files: a JSON list of entries ``{task, color, arch, file (relative to
+weights/), option, iterations, sha256, size_bytes, ...}``, optionally with a
+``benchmark`` dict.
 """
 import hashlib
 import json
@@ -22,10 +24,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 import yaml
 
-from .archs.vheatir_arch import VHeatIR
+from basicsr.utils.registry import ARCH_REGISTRY
+
 from .compat import atomic_write
 
 FORMAT = 'vheatir-weights-v1'
+DEFAULT_ARCH = 'VHeatIR'
 TASKS = ('denoise', 'jpeg')
 COLORS = ('gray', 'color')
 IN_CHANS = {'gray': 1, 'color': 3}
@@ -58,6 +62,32 @@ def _relpath_if_inside(path: str, base: str) -> str:
     return path if rel.startswith('..') else rel.replace(os.sep, '/')
 
 
+def network_from_checkpoint(checkpoint: str, option_file: str) -> Tuple[torch.nn.Module, str, Dict[str, Any], str]:
+    """Build ``network_g`` of ``option_file`` (any registered arch) and load ``checkpoint`` into it.
+
+    ``checkpoint`` is a BasicSR ``net_g_*.pth``; 'params_ema' is preferred over 'params'
+    (the EMA weights are the ones BasicSR validates). Returns (network in eval mode,
+    arch name, network_g keyword arguments without 'type', checkpoint key used). Raises
+    ValueError with a one-line message when the two files do not fit together.
+    """
+    with open(option_file) as f:
+        net_opt = dict((yaml.safe_load(f) or {}).get('network_g') or {})
+    arch = net_opt.pop('type', DEFAULT_ARCH)
+    if arch not in ARCH_REGISTRY:
+        raise ValueError(f'{option_file}: network_g.type {arch!r} is not a registered BasicSR arch')
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    key = 'params_ema' if 'params_ema' in ckpt else 'params'
+    if key not in ckpt:
+        raise ValueError(f'{checkpoint}: not a BasicSR checkpoint (no "params" or "params_ema")')
+    net = ARCH_REGISTRY.get(arch)(**net_opt)
+    try:
+        net.load_state_dict(ckpt[key], strict=True)
+    except RuntimeError as err:  # the message's second line names the first mismatching tensor
+        detail = ' '.join(str(err).split('\n')[1:2]).strip()[:200]
+        raise ValueError(f'{checkpoint} does not fit network_g of {option_file}: {detail}') from None
+    return net.eval(), arch, net_opt, key
+
+
 def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, color: str,
                    meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Turn a BasicSR checkpoint into a self-describing float16 weights file.
@@ -65,8 +95,8 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
     Args:
         checkpoint: ``net_g_*.pth`` written by BasicSR: a dict with 'params' and optionally
             'params_ema' (preferred: the EMA weights are the ones BasicSR validates).
-        option_file: the training option file (YAML); its ``network_g`` section, minus
-            'type', is stored so the file can rebuild the network on its own.
+        option_file: the training option file (YAML); its ``network_g`` section is stored
+            ('type' as ``arch``, any registered arch) so the file rebuilds the network alone.
         out_path: weights file to write (atomically: temporary name in the same folder,
             then ``os.replace``).
         task: 'denoise' or 'jpeg'.  color: 'gray' or 'color' (must match network_g.in_chans).
@@ -74,43 +104,29 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
             file and the checkpoint key used are added.
 
     Returns:
-        The manifest entry: task, color, file (relative to ``weights/`` when inside it),
-        option, iterations (``meta['iterations']`` or None), params (count), sha256 and
+        The manifest entry: task, color, arch, file (relative to ``weights/`` when inside it),
+        option, iterations (``meta['total_iterations']`` for a continued run, else
+        ``meta['iterations']``, or None), params (count), sha256 and
         size_bytes of the written file.
     """
     _check_task_color(task, color)
-    with open(option_file) as f:
-        net_opt = dict((yaml.safe_load(f) or {}).get('network_g') or {})
-    if net_opt.pop('type', 'VHeatIR') != 'VHeatIR':
-        raise ValueError(f'{option_file}: network_g.type is not VHeatIR')
+    net, arch, net_opt, key = network_from_checkpoint(checkpoint, option_file)
     if net_opt.get('in_chans', 3) != IN_CHANS[color]:
         raise ValueError(f'{option_file}: network_g.in_chans={net_opt.get("in_chans", 3)} '
                          f'does not match color={color!r}')
-
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    key = 'params_ema' if 'params_ema' in ckpt else 'params'
-    if key not in ckpt:
-        raise ValueError(f'{checkpoint}: not a BasicSR checkpoint (no "params" or "params_ema")')
-    # Building the network and loading strictly proves that option file and checkpoint agree.
-    net = VHeatIR(**net_opt)
-    try:
-        net.load_state_dict(ckpt[key], strict=True)
-    except RuntimeError as err:  # the message's second line names the first mismatching tensor
-        detail = ' '.join(str(err).split('\n')[1:2]).strip()[:200]
-        raise ValueError(f'{checkpoint} does not fit network_g of {option_file}: {detail}') from None
     params = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
 
     meta = dict(meta or {})
     meta.setdefault('option', _relpath_if_inside(option_file, ROOT))
     meta.setdefault('checkpoint_key', key)
-    payload = {'format': FORMAT, 'task': task, 'color': color, 'network_g': net_opt,
+    payload = {'format': FORMAT, 'task': task, 'color': color, 'arch': arch, 'network_g': net_opt,
                'params': params, 'meta': meta}
     atomic_write(out_path, lambda f: torch.save(payload, f))
 
-    return {'task': task, 'color': color,
+    return {'task': task, 'color': color, 'arch': arch,
             'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
             'option': meta['option'],
-            'iterations': meta.get('iterations'),
+            'iterations': meta.get('total_iterations', meta.get('iterations')),
             'params': sum(v.numel() for v in params.values()),
             'sha256': sha256_of(out_path),
             'size_bytes': os.path.getsize(out_path)}
@@ -144,16 +160,18 @@ def update_manifest(entry: Dict[str, Any], manifest: str = MANIFEST) -> List[Dic
     return entries
 
 
-def default_weights(task: str, color: str, manifest: str = MANIFEST) -> str:
+def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH) -> str:
     """Path of the shipped weights for ``task`` ('denoise'|'jpeg') and ``color`` ('gray'|'color').
 
-    The last manifest entry for that pair wins. Raises FileNotFoundError naming the pair
+    Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count; the
+    last manifest entry for that pair wins. Raises FileNotFoundError naming the pair
     when none is listed, or naming the file when the entry points to a missing file.
     """
     _check_task_color(task, color)
-    matches = [e for e in read_manifest(manifest) if e.get('task') == task and e.get('color') == color]
+    matches = [e for e in read_manifest(manifest)
+               if e.get('task') == task and e.get('color') == color and e.get('arch', DEFAULT_ARCH) == arch]
     if not matches:
-        raise FileNotFoundError(f'no shipped weights for {task}/{color} in {manifest}; '
+        raise FileNotFoundError(f'no shipped {arch} weights for {task}/{color} in {manifest}; '
                                 f'pass --weights FILE (or weights=...) or export some with scripts/export_weights.py')
     path = os.path.join(os.path.dirname(manifest), matches[-1]['file'])
     if not os.path.isfile(path):
@@ -183,23 +201,51 @@ def read_weights(path: str) -> Dict[str, Any]:
     return blob
 
 
-def load_network(path: str, device: str = 'cpu') -> Tuple[VHeatIR, Dict[str, Any]]:
-    """Build the VHeatIR stored in weights file ``path`` on ``device``, in eval mode, float32 params.
+def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[str, Any]]:
+    """Build the network stored in weights file ``path`` on ``device``, in eval mode, float32 params.
 
-    Returns (network, info) with info = {'path', 'task', 'color', 'network_g', 'meta'}.
+    Returns (network, info) with info = {'path', 'task', 'color', 'arch', 'network_g', 'meta'}.
     Errors as in :func:`read_weights`; a state dict that does not fit its own network_g
     is reported as a corrupt file.
     """
     blob = read_weights(path)
+    arch = blob.get('arch', DEFAULT_ARCH)
+    if arch not in ARCH_REGISTRY:
+        raise ValueError(f'{path}: unknown arch {arch!r}')
     try:
-        net = VHeatIR(**blob['network_g'])
+        net = ARCH_REGISTRY.get(arch)(**blob['network_g'])
         # load_state_dict copies into the float32 parameters, so the float16 tensors are upcast here.
         net.load_state_dict(blob['params'], strict=True)
     except (TypeError, RuntimeError) as err:
         raise ValueError(f'{path}: corrupt vHeatIR weights file ({str(err).splitlines()[0][:200]})') from None
-    if net.in_chans != IN_CHANS[blob['color']]:
-        raise ValueError(f'{path}: color {blob["color"]!r} does not match in_chans={net.in_chans}')
+    in_chans = blob['network_g'].get('in_chans', 3)
+    if in_chans != IN_CHANS[blob['color']]:
+        raise ValueError(f'{path}: color {blob["color"]!r} does not match in_chans={in_chans}')
     net.eval().requires_grad_(False).to(device)
-    info = {'path': path, 'task': blob['task'], 'color': blob['color'],
+    info = {'path': path, 'task': blob['task'], 'color': blob['color'], 'arch': arch,
             'network_g': blob['network_g'], 'meta': blob.get('meta', {})}
     return net, info
+
+
+def warm_start_params(path: str, in_chans: int) -> Dict[str, torch.Tensor]:
+    """Float32 state dict of weights file ``path`` adapted to ``in_chans`` image channels.
+
+    Used to start a colour model from a gray one (or the reverse) instead of from
+    scratch: the body is copied; the head's image-input filters are spread evenly over
+    the new channels (so an image with equal channels gives the same features) and the
+    tail's output filters are replicated (or averaged, colour -> gray). Conditioning
+    inputs keep their filters. The result loads with ``strict=True`` into
+    ``VHeatIR(**network_g, in_chans=in_chans)``.
+    """
+    blob = read_weights(path)
+    params = {k: v.float() for k, v in blob['params'].items()}
+    old = blob['network_g']['in_chans']
+    if in_chans == old:
+        return params
+    head = params['conv_first.weight']  # (C, old + cond, 3, 3)
+    image = head[:, :old].sum(dim=1, keepdim=True) / in_chans
+    params['conv_first.weight'] = torch.cat([image.expand(-1, in_chans, -1, -1), head[:, old:]], dim=1).contiguous()
+    for name in ('conv_last.weight', 'conv_last.bias'):  # (old, C, 3, 3) and (old,)
+        tail = params[name].mean(dim=0, keepdim=True)
+        params[name] = tail.expand(in_chans, *tail.shape[1:]).contiguous()
+    return params

@@ -119,6 +119,8 @@ class _SyntheticRestorationDataset(data.Dataset):
         use_hflip, use_rot (bool, train): basicsr ``augment`` (8 flips/rotations).
         val_seed (int, val): per-image generator is ``default_rng(val_seed + index)``;
             default 0.
+        max_images (int, optional): use only the first N images (sorted by name), e.g.
+            to keep periodic validation during CPU training short; default all.
         skip_bad_images (bool, train): on a :class:`BadSampleError` log a warning (once
             per image and process) and use another random image instead of failing;
             default false. Validation never skips.
@@ -141,6 +143,8 @@ class _SyntheticRestorationDataset(data.Dataset):
             self.paths = self._files_from_folder(self.gt_root)
         else:
             raise ValueError(f"io_backend type must be 'disk' or 'lmdb', got {self.backend!r}.")
+        if opt.get('max_images') is not None:
+            self.paths = self.paths[:int(opt['max_images'])]
         if self.is_train:
             self.gt_size = int(opt['gt_size'])
             self.use_hflip = bool(opt.get('use_hflip', False))

@@ -16,6 +16,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from ..archs.window_pad import forward_padded
 from ..compat import atomic_torch_save
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -95,16 +96,10 @@ class VHeatIRModel(SRModel):
         super().feed_data(data)
         self.cond = data['cond'].to(self.device) if 'cond' in data else None
 
-    def _run(self, net: nn.Module, lq: torch.Tensor) -> torch.Tensor:
-        bare = self.get_bare_model(net)
-        if getattr(bare, 'cond_chans', 0):
-            return net(lq, self.cond)
-        return net(lq)
-
     def optimize_parameters(self, current_iter: int) -> None:
         self.optimizer_g.zero_grad(set_to_none=True)
         with autocast_context(self.device, self.opt['train'].get('amp')):
-            self.output = self._run(self.net_g, self.lq)
+            self.output = forward_padded(self.net_g, self.lq, self.cond)
         loss_dict = OrderedDict()
         l_total = self.cri_pix(self.output.float(), self.gt)
         loss_dict['l_pix'] = l_total
@@ -223,5 +218,5 @@ class VHeatIRModel(SRModel):
         net.eval()
         amp = self.opt.get('val', {}).get('amp')
         with torch.inference_mode(), autocast_context(self.device, amp):
-            self.output = self._run(net, self.lq).float()
+            self.output = forward_padded(net, self.lq, self.cond).float()
         net.train(was_training)

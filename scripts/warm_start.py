@@ -1,0 +1,38 @@
+"""Write a BasicSR pretrain file that starts a model from shipped weights of another colour mode.
+
+    python scripts/warm_start.py --weights weights/vheatir_S_denoise_gray.pth --in-chans 3 \\
+        --out experiments/pretrain/denoise_color_from_gray.pth
+    python vheatir/train.py -opt options/train/train_vHeatIR_S_denoise_color.yml --force_yml \\
+        path:pretrain_network_g=experiments/pretrain/denoise_color_from_gray.pth path:param_key_g=params
+
+How the head and tail are adapted is described in vheatir.weights.warm_start_params.
+"""
+import argparse
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+from vheatir.compat import atomic_torch_save  # noqa: E402
+from vheatir.weights import warm_start_params  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--weights', required=True, help='a vHeatIR weights file (weights/*.pth)')
+    parser.add_argument('--in-chans', type=int, required=True, choices=(1, 3), help='image channels of the new model')
+    parser.add_argument('--out', required=True, help='pretrain file to write ({"params": state_dict})')
+    args = parser.parse_args()
+    try:
+        params = warm_start_params(args.weights, args.in_chans)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    atomic_torch_save({'params': params}, args.out)
+    print(f'wrote {args.out} ({args.in_chans} image channels, from {args.weights})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
