@@ -208,7 +208,9 @@ class Diffusivity(nn.Module):
     initialisation the channels diffuse over scales from sub-pixel to global.
     """
 
-    def __init__(self, embed_dim: int, channels: int, k_init: Tuple[float, float] = (0.1, 100.0)):
+    K_INIT = (0.1, 100.0)  # px^2: from sub-pixel to about the size of a 48 px training patch
+
+    def __init__(self, embed_dim: int, channels: int, k_init: Tuple[float, float] = K_INIT):
         super().__init__()
         self.proj = nn.Linear(embed_dim, channels)
         nn.init.normal_(self.proj.weight, std=0.02)

@@ -1,0 +1,141 @@
+"""Draw what a trained vHeatIR learned to propagate: diffusivity k and the heat kernel.
+
+    python scripts/plot_heat.py                       # shipped gray denoiser -> docs/
+    python scripts/plot_heat.py --weights weights/vheatir_S_jpeg_gray.pth --out docs/heat_jpeg
+
+Writes ``<out>_diffusivity.png``: k (px^2) against normalised frequency
+r = sqrt(u^2 + v^2) / sqrt(2), with (u, v) = (n/H, m/W) in [0, 1), averaged over rings, for
+four channels (lowest to highest median k) of the first block of the first group and the
+last block of the last group; and ``<out>_kernel.png``: the impulse response of the heat
+conduction step of those channels (IDCT(exp(-k w) DCT(delta)) on a 65 x 65 field, delta at
+its centre), i.e. how far one pixel's feature spreads. A JSON beside them holds the numbers.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from vheatir.archs.heat_ops import Diffusivity, heat_conduct  # noqa: E402
+from vheatir.weights import default_weights, load_network  # noqa: E402
+
+SIDE = 65  # odd, so the impulse sits on a pixel at the centre
+
+
+def block_diffusivity(net: torch.nn.Module, group: int, block: int, side: int) -> torch.Tensor:
+    """k (side, side, C) in px^2 of one HeatBlock, at image size side x side."""
+    g = net.groups[group]
+    return g.blocks[block].hco.diffusivity(g.fve, side, side).detach()
+
+
+def ring_profile(k: torch.Tensor, bins: int = 24) -> tuple:
+    """(r centres, mean k per ring (bins, C)) over normalised frequency r in [0, 1)."""
+    h, w, _ = k.shape
+    u = torch.arange(h)[:, None] / h
+    v = torch.arange(w)[None, :] / w
+    r = (torch.sqrt(u ** 2 + v ** 2) / np.sqrt(2)).flatten()
+    idx = torch.clamp((r * bins).long(), max=bins - 1)
+    flat = k.reshape(h * w, -1)
+    sums = torch.zeros(bins, flat.shape[1]).index_add_(0, idx, flat)
+    counts = torch.bincount(idx, minlength=bins).clamp(min=1)[:, None]
+    return ((torch.arange(bins) + 0.5) / bins).numpy(), (sums / counts).numpy()
+
+
+def impulse_response(k: torch.Tensor) -> torch.Tensor:
+    """Heat kernel (side, side, C) of the DCT diffusion with k (side, side, C), delta at the centre."""
+    side = k.shape[0]
+    delta = torch.zeros(1, side, side, k.shape[2])
+    delta[0, side // 2, side // 2] = 1.0
+    return heat_conduct(delta, k)[0]
+
+
+def kernel_radius(kernel: torch.Tensor) -> np.ndarray:
+    """RMS spread (px) per channel: sqrt(sum K d^2 / sum K), d the distance from the centre.
+
+    A heat kernel sums to 1 (the DC term is kept); for a constant k it is a Gaussian of
+    variance 2k per axis, so this is 2 sqrt(k) until the field's borders clip it.
+    """
+    side = kernel.shape[0]
+    yy, xx = torch.meshgrid(torch.arange(side) - side // 2, torch.arange(side) - side // 2, indexing='ij')
+    d2 = (yy ** 2 + xx ** 2).float()[..., None]
+    return torch.sqrt((kernel * d2).sum((0, 1)).clamp(min=0) / kernel.sum((0, 1))).numpy()
+
+
+def moved_from_init(net: torch.nn.Module) -> dict:
+    """How far training moved k from its log-spaced start, as |log10(k / k_init)| over all
+    blocks, frequencies and channels (median and max; 0.3 = a factor of 2)."""
+    lo, hi = Diffusivity.K_INIT
+    moves = []
+    for group in net.groups:
+        for block in group.blocks:
+            k = block.hco.diffusivity(group.fve, SIDE, SIDE).detach()
+            k0 = torch.logspace(np.log10(lo), np.log10(hi), k.shape[2])
+            moves.append((torch.log10(k) - torch.log10(k0)).abs().flatten())
+    moves = torch.cat(moves)
+    return {'median_abs_log10': float(moves.median()), 'max_abs_log10': float(moves.max())}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--weights', default=None, help='vHeatIR weights (default: the shipped gray denoiser)')
+    p.add_argument('--out', default='docs/heat', help='output prefix (PNG files and a JSON)')
+    args = p.parse_args()
+    try:
+        path = args.weights or default_weights('denoise', 'gray')
+        net, info = load_network(path)
+    except (OSError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    last = len(net.groups) - 1
+    where = {'first block, group 1': (0, 0), f'last block, group {last + 1}': (last, len(net.groups[last].blocks) - 1)}
+    fig_k, axes_k = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    fig_h, axes_h = plt.subplots(2, 4, figsize=(10, 5.4))
+    record = {'weights': os.path.relpath(path), 'side': SIDE, 'blocks': {},
+              'moved_from_init': moved_from_init(net)}
+    for row, (title, (g, b)) in enumerate(where.items()):
+        k = block_diffusivity(net, g, b, SIDE)
+        order = torch.argsort(k.reshape(-1, k.shape[2]).median(0).values)
+        channels = [int(order[i]) for i in np.linspace(0, len(order) - 1, 4).round().astype(int)]
+        r, prof = ring_profile(k)
+        kernel = impulse_response(k)
+        radius = kernel_radius(kernel)
+        for c in channels:
+            axes_k[row].semilogy(r, prof[:, c], label=f'ch {c} (rms radius {radius[c]:.1f} px)')
+        axes_k[row].set(title=title, xlabel='normalised frequency r', ylabel='k [px²]' if row == 0 else None)
+        axes_k[row].legend(fontsize=7)
+        for col, c in enumerate(channels):
+            ax = axes_h[row, col]
+            ker = kernel[..., c].numpy()
+            lim = np.abs(ker).max()
+            ax.imshow(ker, cmap='RdBu_r', vmin=-lim, vmax=lim)
+            ax.set_title(f'{title.split(",")[1].strip()} ch {c}: rms {radius[c]:.1f} px', fontsize=8)
+            ax.axis('off')
+        record['blocks'][title] = {'group': g, 'block': b, 'channels': channels,
+                                   'rms_radius_px': {c: float(radius[c]) for c in channels},
+                                   'rms_radius_px_all': {'min': float(radius.min()), 'median': float(np.median(radius)),
+                                                         'max': float(radius.max())},
+                                   'ring_r': r.tolist(), 'ring_k': {c: prof[:, c].tolist() for c in channels}}
+    fig_k.suptitle(f'Learned diffusivity k ({os.path.basename(path)})')
+    fig_h.suptitle(f'Heat kernel: impulse response of IDCT(exp(-k w) DCT(.)), {SIDE}x{SIDE} field')
+    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
+    fig_k.tight_layout()
+    fig_k.savefig(args.out + '_diffusivity.png', dpi=110)
+    fig_h.tight_layout()
+    fig_h.savefig(args.out + '_kernel.png', dpi=110)
+    with open(args.out + '.json', 'w') as f:
+        json.dump(record, f, indent=1)
+    print(f'wrote {args.out}_diffusivity.png, {args.out}_kernel.png, {args.out}.json')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
