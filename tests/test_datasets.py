@@ -167,6 +167,15 @@ def test_val_noise_is_deterministic_per_index(image_dir):
     assert not torch.equal(c[0]['lq'], a[0]['lq'])
 
 
+def test_max_images_keeps_the_first_files_by_name(image_dir, lmdb_dir):
+    full = DenoisingDataset(make_opt(image_dir, sigma=25))
+    two = DenoisingDataset(make_opt(image_dir, sigma=25, max_images=2))
+    assert len(full) == 4 and len(two) == 2
+    assert [os.path.basename(p) for p in two.paths] == ['a_cam0.png', 'b_cam1.png']
+    assert torch.equal(two[1]['lq'], full[1]['lq'])   # same image, same seeded noise
+    assert len(DenoisingDataset(make_opt(lmdb_dir, backend='lmdb', sigma=25, max_images=3))) == 3
+
+
 def test_sigma_val_overrides_in_validation_only(image_dir):
     val = DenoisingDataset(make_opt(image_dir, sigma=[0, 55], sigma_val=15))
     assert val[0]['cond'].item() == pytest.approx(15 / 255)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from basicsr.archs.swinir_arch import SwinIR
 from PIL import Image
 
 from vheatir import restore
@@ -21,7 +22,8 @@ from vheatir.api import (estimate_jpeg_quality, estimate_noise_sigma, estimate_p
 from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
 from vheatir.data.samples import sample_image
-from vheatir.weights import FORMAT, default_weights, export_weights, load_network, read_manifest, update_manifest
+from vheatir.weights import (FORMAT, default_weights, export_weights, load_network, read_manifest, update_manifest,
+                             warm_start_params)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFERENCE = os.path.join(ROOT, 'inference.py')
@@ -112,6 +114,57 @@ def test_load_network_errors(weights, tmp_path):
         load_network(str(tmp_path / 'garbage.pth'))
     with pytest.raises(ValueError, match='not a vHeatIR weights file'):
         load_network(weights['gray_ckpt'])  # a BasicSR checkpoint, not a weights file
+
+
+def test_export_script_records_a_continued_run(weights, tmp_path):
+    """A fine-tune exported with --continued-from carries the earlier provenance and the totals."""
+    out = tmp_path / 'continued.pth'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'export_weights.py'),
+                           '--checkpoint', weights['gray_ckpt'], '--option', weights['gray_opt'],
+                           '--task', 'denoise', '--color', 'gray', '--iterations', '5', '--wall-time', '60',
+                           '--continued-from', weights['gray'], '--out', str(out), '--no-manifest'],
+                          capture_output=True, text=True, env=CLI_ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    meta = torch.load(out, weights_only=True)['meta']
+    assert meta['iterations'] == 5 and meta['total_iterations'] == 5 + 7   # the fixture's weights: 7
+    assert meta['continued_from']['sha256'] == hashlib.sha256(open(weights['gray'], 'rb').read()).hexdigest()
+    assert 'total_wall_time_s' not in meta   # the earlier run recorded no wall time: no made-up total
+    assert '"iterations": 12' in proc.stdout   # the manifest entry counts the whole chain
+
+
+def test_warm_start_gray_to_colour_keeps_the_function_on_gray_images(weights):
+    params = warm_start_params(weights['gray'], 3)
+    colour = VHeatIR(in_chans=3, **TINY).eval()
+    colour.load_state_dict(params, strict=True)
+    gray, _ = load_network(weights['gray'])
+    x = torch.rand(1, 1, 20, 24)
+    cond = torch.tensor([[0.1]])
+    with torch.no_grad():
+        out3, out1 = colour(x.expand(1, 3, 20, 24), cond), gray(x, cond)
+    for c in range(3):  # an image with equal channels is restored exactly as the gray model would
+        torch.testing.assert_close(out3[:, c:c + 1], out1, atol=1e-5, rtol=0)
+    back = warm_start_params(weights['color'], 1)  # and the reverse direction builds a loadable gray net
+    VHeatIR(in_chans=1, **TINY).load_state_dict(back, strict=True)
+
+
+def test_swinir_weights_load_but_restore_refuses_them(tmp_path):
+    net_g = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
+             'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
+    with open(tmp_path / 'swinir.yml', 'w') as f:
+        yaml.safe_dump({'network_g': {'type': 'SwinIR', **net_g}}, f)
+    torch.save({'params': SwinIR(**net_g).state_dict()}, tmp_path / 'net_g_3.pth')
+    entry = export_weights(str(tmp_path / 'net_g_3.pth'), str(tmp_path / 'swinir.yml'), str(tmp_path / 's.pth'),
+                           'denoise', 'gray')
+    assert entry['arch'] == 'SwinIR'
+    net, info = load_network(str(tmp_path / 's.pth'))
+    assert isinstance(net, SwinIR) and info['arch'] == 'SwinIR'
+    manifest = str(tmp_path / 'manifest.json')
+    update_manifest(entry, manifest)
+    assert os.path.samefile(default_weights('denoise', 'gray', manifest, arch='SwinIR'), tmp_path / 's.pth')
+    with pytest.raises(FileNotFoundError, match='VHeatIR'):  # SwinIR is never picked as our default
+        default_weights('denoise', 'gray', manifest)
+    with pytest.raises(ValueError, match='SwinIR weights'):
+        restore(np.zeros((16, 16), np.uint8), sigma=10, weights=str(tmp_path / 's.pth'))
 
 
 # ----------------------------------------------------------------------- API
