@@ -6,8 +6,8 @@ import pytest
 import scipy.fft
 import torch
 
-from vheatir.archs.heat_ops import (Diffusivity, FrequencyValueEmbedding, dct2, heat_conduct, heat_decay, idct2,
-                                    sample_frequency_grid)
+from vheatir.archs.heat_ops import (MAX_DECAY_EXPONENT, Diffusivity, FrequencyValueEmbedding, dct2,
+                                    frequency_weights, heat_conduct, heat_decay, idct2, sample_frequency_grid)
 
 SIZES = [(1, 1), (1, 9), (9, 1), (8, 8), (7, 7), (13, 7), (31, 17), (48, 64), (97, 131)]
 IMPLS = ['matrix', 'fft']
@@ -84,6 +84,16 @@ def test_decay_is_finite_for_huge_k_in_bf16():
     d.sum().backward()
     assert torch.isfinite(d).all() and torch.isfinite(k.grad).all()
     assert d[0, 0].eq(1).all()  # DC never decays
+
+
+def test_decay_never_denormal_and_exact_where_it_matters():
+    k = torch.logspace(-1, 3, 64).expand(32, 32, 64).contiguous()   # exponents from 0 to ~2e4
+    d = heat_decay(k)
+    assert (d >= torch.finfo(torch.float32).tiny).all()   # no denormals (nor zeros) anywhere
+    w = frequency_weights(32, 32, k.device)
+    exact = (k * w) <= MAX_DECAY_EXPONENT
+    torch.testing.assert_close(d[exact], torch.exp(-(k * w))[exact])
+    assert d.min().item() == pytest.approx(math.exp(-MAX_DECAY_EXPONENT), rel=1e-5)
 
 
 def test_frequency_grid_sampling_hits_lattice_nodes():
