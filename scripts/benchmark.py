@@ -22,7 +22,8 @@ import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
-from vheatir.weights import DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint, sha256_of  # noqa: E402
+from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402
+                             MANIFEST, read_manifest, sha256_of, update_manifest)
 
 COLOR_SETS = {'CBSD68'}
 GRAY_SETS = {'BSD68', 'Set12', 'Classic5'}
@@ -40,12 +41,30 @@ def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> t
                 'weights_sha256': sha256_of(args.checkpoint)}
     else:
         arch = {'vheatir': DEFAULT_ARCH, 'swinir': 'SwinIR'}[args.model]
-        path = args.weights or default_weights(args.task, 'color' if color else 'gray', arch=arch)
+        path = args.weights or default_weights(args.task, 'color' if color else 'gray', args.manifest, arch=arch)
         net, info = load_network(path)
         arch = info['arch']
         meta = {'weights': os.path.relpath(path), 'weights_sha256': sha256_of(path),
                 'weights_meta': info['meta']}
     return net.to(device), {'arch': arch, **meta}
+
+
+def record_in_manifest(info: dict, results: list, json_path: str, manifest: str) -> int:
+    """Store each set/level mean under 'benchmark' of the manifest entry with these weights' sha256."""
+    entries = [e for e in read_manifest(manifest) if e.get('sha256') == info.get('weights_sha256')]
+    if not entries:
+        print(f'error: --record: these weights are not listed in {manifest}', file=sys.stderr)
+        return 2
+    entry = entries[0]
+    bench = entry.setdefault('benchmark', {})
+    level_name = 'sigma' if info['task'] == 'denoise' else 'q'
+    for r in results:
+        scores = {k: round(v, 4 if k.startswith('ssim') else 2) for k, v in r['mean'].items()}
+        bench[f"{r['set']} {level_name}{r['level']:g}"] = {**scores, 'json': os.path.relpath(json_path),
+                                                          'command': ' '.join(['python'] + sys.argv)}
+    update_manifest(entry, manifest)
+    print(f'recorded in {manifest}')
+    return 0
 
 
 def main() -> int:
@@ -64,6 +83,9 @@ def main() -> int:
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
+    p.add_argument('--record', action='store_true',
+                   help='also write the mean scores into the manifest, under the entry of these weights')
+    p.add_argument('--manifest', default=MANIFEST, help='weights manifest (default weights/manifest.json)')
     p.add_argument('--out', default=None, help='JSON path (default docs/results/<task>_<model>_<sets>.json)')
     args = p.parse_args()
 
@@ -76,6 +98,8 @@ def main() -> int:
 
     if args.model == 'bm3d' and args.task != 'denoise':
         p.error('--model bm3d is a denoiser: use it with --task denoise')
+    if args.record and (args.model not in ('vheatir', 'swinir') or args.checkpoint):
+        p.error('--record needs a weights file listed in the manifest (--model vheatir/swinir, no --checkpoint)')
     if bool(args.checkpoint) != bool(args.option) or (args.checkpoint and args.weights):
         p.error('give --checkpoint together with --option, and not with --weights')
 
@@ -126,6 +150,8 @@ def main() -> int:
         json.dump({**info, 'command': ' '.join(['python'] + sys.argv), 'results': results}, f, indent=1)
     os.replace(tmp, out)
     print(f'\nwrote {out}')
+    if args.record:
+        return record_in_manifest(info, results, out, args.manifest)
     return 0
 
 

@@ -31,6 +31,7 @@ def main() -> int:
                         help='training iterations (default: N from a net_g_N.pth name, else unrecorded)')
     parser.add_argument('--wall-time', type=float, default=None, help='training wall time in seconds')
     parser.add_argument('--data', default=None, help='training data, e.g. Train400')
+    parser.add_argument('--command', default=None, help='the training command, recorded as given')
     parser.add_argument('--continued-from', default=None,
                         help='the weights file this run started from (its provenance and iterations are carried over)')
     parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
@@ -47,7 +48,7 @@ def main() -> int:
         if iterations is None:
             print('note: training iterations not recorded; pass --iterations N', file=sys.stderr)
     meta = {'option': args.option, 'checkpoint': args.checkpoint, 'iterations': iterations,
-            'wall_time_s': args.wall_time, 'train_data': args.data}
+            'wall_time_s': args.wall_time, 'train_data': args.data, 'command': args.command}
     meta = {k: v for k, v in meta.items() if v is not None}
     if args.continued_from:
         try:
@@ -66,6 +67,10 @@ def main() -> int:
     except (OSError, ValueError, RuntimeError) as err:
         print(f'error: {str(err).splitlines()[0]}', file=sys.stderr)
         return 1
+    entry['training'] = {k: meta[k] for k in ('command', 'train_data', 'iterations', 'total_iterations',
+                                              'wall_time_s', 'total_wall_time_s') if k in meta}
+    if 'continued_from' in meta:
+        entry['training']['continued_from'] = {k: meta['continued_from'].get(k) for k in ('file', 'sha256')}
     if not args.no_manifest:
         update_manifest(entry)
     print(json.dumps(entry, indent=2))

@@ -15,6 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from vheatir.benchmark import make_pair, run_set, to_uint8, y_channel_uint8
 from vheatir.data.samples import write_sample_images
+from vheatir.weights import export_weights, read_manifest, update_manifest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -113,6 +114,15 @@ def test_benchmark_script_end_to_end(odd_gray_set):
     swinir = json.load(open(wd / 'swinir.json'))
     assert swinir['arch'] == 'SwinIR' and len(swinir['weights_sha256']) == 64
     assert swinir['parameters'] > 0 and swinir['results'][0]['seconds_per_image'] > 0
+
+    # The same network as shipped weights in a manifest: --record stores the means in its entry.
+    manifest = str(wd / 'manifest.json')
+    update_manifest(export_weights(checkpoint, option, str(wd / 'swinir_w.pth'), 'denoise', 'gray'), manifest)
+    code, out, err = _script(*common, '--model', 'swinir', '--manifest', manifest, '--record',
+                             '--out', 'swinir_w.json', cwd=wd)
+    assert code == 0, err
+    recorded = read_manifest(manifest)[0]['benchmark']['odd sigma25']
+    assert recorded['psnr'] == pytest.approx(swinir['results'][0]['mean']['psnr'], abs=0.01)
 
 
 def test_benchmark_script_errors_are_one_line(odd_gray_set):
