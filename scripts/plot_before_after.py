@@ -2,9 +2,10 @@
 
     python scripts/plot_before_after.py --task denoise --image datasets/BSD68/test011.png --level 25 \\
         --out docs/before_after_denoise_gray.png
-    python scripts/plot_before_after.py --task jpeg --image datasets/LIVE1/monarch.bmp --level 10 \\
+    python scripts/plot_before_after.py --task jpeg --image datasets/Classic5/barbara.png --level 10 \\
         --out docs/before_after_jpeg_gray.png
-    python scripts/plot_before_after.py --task denoise --color --image datasets/CBSD68/0027.png ...
+    python scripts/plot_before_after.py --task denoise --color --image datasets/CBSD68/108005.png --level 25 \\
+        --out docs/before_after_denoise_color.png
 
 The input is made exactly as the benchmark makes it (vheatir/benchmark.py: Gaussian noise
 from numpy seed 0, or OpenCV JPEG at quality --level; gray JPEG uses the BT.601 Y channel of
@@ -17,7 +18,6 @@ import sys
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401

@@ -24,6 +24,7 @@ from vheatir.heat_analysis import (SIDE, block_diffusivity, impulse_response, ke
                                    moved_from_init, ring_profile)
 from vheatir.weights import default_weights, load_network  # noqa: E402
 
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--weights', default=None, help='vHeatIR weights (default: the shipped gray denoiser)')

@@ -28,7 +28,6 @@ def main() -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     atomic_torch_save({'params': params}, args.out)
     print(f'wrote {args.out} ({args.in_chans} image channels, from {args.weights})')
     return 0

@@ -53,12 +53,10 @@ def kernel_radius(kernel: torch.Tensor) -> np.ndarray:
 def moved_from_init(net: torch.nn.Module) -> dict:
     """How far training moved k from its log-spaced start, as |log10(k / k_init)| over all
     blocks, frequencies and channels (median and max; 0.3 = a factor of 2)."""
-    lo, hi = Diffusivity.K_INIT
     moves = []
-    for group in net.groups:
-        for block in group.blocks:
-            k = block.hco.diffusivity(group.fve, SIDE, SIDE).detach()
-            k0 = torch.logspace(np.log10(lo), np.log10(hi), k.shape[2])
-            moves.append((torch.log10(k) - torch.log10(k0)).abs().flatten())
+    for g, group in enumerate(net.groups):
+        for b in range(len(group.blocks)):
+            k = block_diffusivity(net, g, b, SIDE)
+            moves.append((torch.log10(k) - torch.log10(Diffusivity.initial_k(k.shape[2]))).abs().flatten())
     moves = torch.cat(moves)
     return {'median_abs_log10': float(moves.median()), 'max_abs_log10': float(moves.max())}

@@ -222,9 +222,14 @@ class Diffusivity(nn.Module):
         super().__init__()
         self.proj = nn.Linear(embed_dim, channels)
         nn.init.normal_(self.proj.weight, std=0.02)
-        k0 = torch.logspace(math.log10(k_init[0]), math.log10(k_init[1]), channels)
+        k0 = self.initial_k(channels, k_init)
         with torch.no_grad():
             self.proj.bias.copy_(k0 + torch.log(-torch.expm1(-k0)))  # softplus^-1(k0), stable
+
+    @staticmethod
+    def initial_k(channels: int, k_init: Tuple[float, float] = K_INIT) -> Tensor:
+        """The starting k per channel (C,) in px^2: log-spaced over ``k_init``."""
+        return torch.logspace(math.log10(k_init[0]), math.log10(k_init[1]), channels)
 
     def forward(self, fve: FrequencyValueEmbedding, h: int, w: int) -> Tensor:
         """k of shape (H, W, C), float32."""
