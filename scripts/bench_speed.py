@@ -23,7 +23,7 @@ import statistics
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,6 +32,7 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import vheatir  # noqa: E402,F401
+from vheatir.compat import atomic_write  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
@@ -72,14 +73,15 @@ def peak_growth(fn: Callable[[], object]) -> int:
     return max(peak[0], rss_bytes()) - base
 
 
-def alternate(fa: Callable, fb: Callable, repeats: int) -> Tuple[float, float]:
-    """Median seconds of fa and fb, run alternately after one warm-up each."""
-    fa(), fb()
-    ta, tb = [], []
+def alternate(fns: Sequence[Callable[[], object]], repeats: int) -> List[float]:
+    """Median seconds of each function, run in turn ``repeats`` times after one warm-up each."""
+    for f in fns:
+        f()
+    times: List[List[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        s = time.perf_counter(); fa(); ta.append(time.perf_counter() - s)  # noqa: E702
-        s = time.perf_counter(); fb(); tb.append(time.perf_counter() - s)  # noqa: E702
-    return statistics.median(ta), statistics.median(tb)
+        for f, ts in zip(fns, times):
+            s = time.perf_counter(); f(); ts.append(time.perf_counter() - s)  # noqa: E702
+    return [statistics.median(ts) for ts in times]
 
 
 class HeatBlockOp(nn.Module):
@@ -127,7 +129,7 @@ def section_op(sizes: List[int], fwd_only: List[int], repeats: int) -> List[dict
                 heat, swin = HeatBlockOp(), SwinBlockOp(size)
                 x = torch.randn(1, size, size, WIDTH)
                 fa, fb = run_op(heat, x, backward, amp), run_op(swin, x, backward, amp)
-                ta, tb = alternate(fa, fb, repeats if size <= 512 else 1)
+                ta, tb = alternate((fa, fb), repeats if size <= 512 else 1)
                 ma, mb = peak_growth(fa), peak_growth(fb)
                 row = dict(size=size, mode='fwd+bwd' if backward else 'fwd', dtype='bf16' if amp else 'fp32',
                            heat_s=ta, swin_s=tb, speedup=tb / ta, heat_mb=ma / 2**20, swin_mb=mb / 2**20,
@@ -165,7 +167,7 @@ def section_net(sizes: List[int], repeats: int) -> List[dict]:
             def fb():
                 with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
                     swin(x)
-            ta, tb = alternate(fa, fb, repeats if size <= 512 else 1)
+            ta, tb = alternate((fa, fb), repeats if size <= 512 else 1)
             ma, mb = peak_growth(fa), peak_growth(fb)
             row = dict(size=size, dtype='bf16' if amp else 'fp32', vheatir_s=ta, swinir_s=tb, speedup=tb / ta,
                        vheatir_mb=ma / 2**20, swinir_mb=mb / 2**20, vheatir_params=ph, swinir_params=ps)
@@ -175,25 +177,26 @@ def section_net(sizes: List[int], repeats: int) -> List[dict]:
     return rows
 
 
+DCT_PATHS = ('matrix', 'fft', 'scipy')
+
+
 def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[dict]:
     rows = []
     for b, h, w, c in sizes:
         x = torch.randn(b, h, w, c)
 
-        def fm():
-            with torch.inference_mode():
-                idct2(dct2(x, 'matrix'), 'matrix')
-
-        def ff():
-            with torch.inference_mode():
-                idct2(dct2(x, 'fft'), 'fft')
-        tm, tf = alternate(fm, ff, repeats)
-        auto = choose_dct_impl(h, w)
-        chosen = tm if auto == 'matrix' else tf
-        rows.append(dict(batch=b, h=h, w=w, c=c, matrix_s=tm, fft_s=tf, auto=auto,
-                         auto_vs_best=chosen / min(tm, tf)))
-        print(f'dct {b}x{h}x{w}x{c}: matrix {tm*1e3:.2f} ms, fft {tf*1e3:.2f} ms, auto={auto} '
-              f'({chosen / min(tm, tf):.2f}x best)', flush=True)
+        def pair(impl):
+            def f():
+                with torch.inference_mode():
+                    idct2(dct2(x, impl), impl)
+            return f
+        times = dict(zip(DCT_PATHS, alternate([pair(impl) for impl in DCT_PATHS], repeats)))
+        auto = choose_dct_impl(h, w, x.device)
+        best = min(times.values())
+        rows.append(dict(batch=b, h=h, w=w, c=c, **{f'{k}_s': t for k, t in times.items()}, auto=auto,
+                         auto_vs_best=times[auto] / best))
+        print(f'dct {b}x{h}x{w}x{c}: ' + ', '.join(f'{k} {t * 1e3:.2f} ms' for k, t in times.items()) +
+              f', auto={auto} ({times[auto] / best:.2f}x best)', flush=True)
     return rows
 
 
@@ -224,12 +227,13 @@ def section_flops(sizes: List[int], repeats: int) -> List[dict]:
             net(x, c)
         counted = counter.get_total_flops()
         n_hco = sum(len(g.blocks) for g in net.groups)
-        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl(size, size) == 'fft' else 0.0
+        # FlopCounterMode sees the matrix DCT's matmuls but not FFTs: count those by formula.
+        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl(size, size) != 'matrix' else 0.0
         for amp in (False, True):
             def f():
                 with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
                     net(x, c)
-            t, _ = alternate(f, f, repeats)
+            t, = alternate((f,), repeats)
             gflops = (counted + extra) / t / 1e9
             peak = peak16 if amp else peak32
             rows.append(dict(size=size, dtype='bf16' if amp else 'fp32', gflop=(counted + extra) / 1e9, seconds=t,
@@ -333,7 +337,7 @@ def main() -> int:
         results['big'] = section_big()
 
     cols = {'big': ['size', 'seconds', 'peak_rss_gb'],
-            'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'auto', 'auto_vs_best'],
+            'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
@@ -341,12 +345,19 @@ def main() -> int:
         print(f'\n### {name}\n\n' + table(rows, cols[name]))
     env = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),
                command='python ' + ' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'))
-    os.makedirs(os.path.dirname(args.out) or '.', exist_ok=True)
-    with open(args.out + '.tmp', 'w') as f:
-        json.dump({'env': env, **results}, f, indent=1)
-    os.replace(args.out + '.tmp', args.out)
+    # Sections not run this time keep their earlier results, each beside the env that measured it.
+    merged = {}
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            merged = json.load(f)
+    for name, rows in results.items():
+        merged[name] = rows
+        merged.setdefault('env_by_section', {})[name] = env
+    merged.pop('env', None)
+    data = json.dumps(merged, indent=1).encode()
+    atomic_write(args.out, lambda f: f.write(data))
     if 'op' in results or 'net' in results:
-        plot(results, args.plot)
+        plot(merged, args.plot)
         print(f'\nwrote {args.out} and {args.plot}')
     else:
         print(f'\nwrote {args.out}')

@@ -124,6 +124,19 @@ def test_benchmark_script_end_to_end(odd_gray_set):
     recorded = read_manifest(manifest)[0]['benchmark']['odd sigma25']
     assert recorded['psnr'] == pytest.approx(swinir['results'][0]['mean']['psnr'], abs=0.01)
 
+    # The quality/speed picture from these JSONs: one point per model, the input as a line.
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    import plot_quality_speed
+    from plot_quality_speed import points
+    jsons = [str(wd / f) for f in ('input.json', 'bm3d.json', 'swinir.json')]
+    drawn = points(jsons, 'odd', 25)
+    assert [r['model'] for r in drawn] == ['input', 'bm3d', 'swinir']
+    assert drawn[1]['psnr'] == bm3d['results'][0]['mean']['psnr']
+    assert plot_quality_speed.main(['--set', 'odd', '--level', '25', '--results', *jsons,
+                                    '--out', str(wd / 'qs.png')]) == 0
+    assert (wd / 'qs.png').stat().st_size > 0
+    assert plot_quality_speed.main(['--set', 'odd', '--level', '50', '--results', *jsons]) == 2
+
 
 def test_benchmark_script_errors_are_one_line(odd_gray_set):
     wd = odd_gray_set

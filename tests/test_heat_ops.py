@@ -6,11 +6,11 @@ import pytest
 import scipy.fft
 import torch
 
-from vheatir.archs.heat_ops import (MAX_DECAY_EXPONENT, Diffusivity, FrequencyValueEmbedding, dct2,
-                                    frequency_weights, heat_conduct, heat_decay, idct2, sample_frequency_grid)
+from vheatir.archs.heat_ops import (MAX_DECAY_EXPONENT, Diffusivity, FrequencyValueEmbedding, choose_dct_impl,
+                                    dct2, frequency_weights, heat_conduct, heat_decay, idct2, sample_frequency_grid)
 
 SIZES = [(1, 1), (1, 9), (9, 1), (8, 8), (7, 7), (13, 7), (31, 17), (48, 64), (97, 131)]
-IMPLS = ['matrix', 'fft']
+IMPLS = ['matrix', 'fft', 'scipy']
 
 
 @pytest.mark.parametrize('h,w', SIZES)
@@ -25,11 +25,30 @@ def test_dct_matches_scipy(h, w, impl):
 
 
 @pytest.mark.parametrize('h,w', [(5, 11), (32, 48), (64, 64)])
-def test_matrix_and_fft_agree(h, w):
+@pytest.mark.parametrize('impl', ['fft', 'scipy'])
+def test_fast_paths_agree_with_matrix(h, w, impl):
     x = torch.randn(1, h, w, 4)
-    assert torch.allclose(dct2(x, 'matrix'), dct2(x, 'fft'), atol=1e-5)
-    assert torch.allclose(idct2(x, 'matrix'), idct2(x, 'fft'), atol=1e-5)
+    assert torch.allclose(dct2(x, 'matrix'), dct2(x, impl), atol=1e-5)
+    assert torch.allclose(idct2(x, 'matrix'), idct2(x, impl), atol=1e-5)
     assert dct2(x, 'auto').shape == x.shape
+
+
+def test_auto_choice_per_device():
+    assert choose_dct_impl(48, 48, torch.device('cpu')) == 'scipy'
+    assert choose_dct_impl(4000, 3000, torch.device('cpu')) == 'scipy'
+    assert choose_dct_impl(256, 256, torch.device('cuda')) == 'matrix'
+    assert choose_dct_impl(2048, 1024, torch.device('cuda')) == 'fft'
+
+
+def test_scipy_path_accepts_strided_input_and_bf16():
+    # The HCO feeds a channel slice of a wider tensor (non-contiguous) and, under autocast, bf16.
+    wide = torch.randn(2, 9, 14, 8)
+    x = wide[..., :4]
+    assert not x.is_contiguous()
+    assert torch.allclose(dct2(x, 'scipy'), dct2(x.contiguous(), 'matrix'), atol=1e-5)
+    y = dct2(x.bfloat16(), 'scipy')
+    assert y.dtype == torch.float32
+    assert torch.allclose(y, dct2(x.bfloat16().float(), 'matrix'), atol=1e-5)
 
 
 @pytest.mark.parametrize('impl', IMPLS)

@@ -15,7 +15,7 @@ def tiny(**kw):
 
 
 @pytest.mark.parametrize('shape', [(1, 1, 1, 1), (2, 1, 7, 5), (1, 1, 16, 16), (1, 1, 33, 20)])
-@pytest.mark.parametrize('impl', ['matrix', 'fft'])
+@pytest.mark.parametrize('impl', ['matrix', 'fft', 'scipy'])
 def test_any_size_gray(shape, impl):
     net = tiny(dct_impl=impl)
     x = torch.rand(shape)
@@ -57,11 +57,18 @@ def test_fve_is_resolution_agnostic():
     assert all(96 not in p.shape and 97 not in p.shape for p in net.parameters())
 
 
-def test_matrix_and_fft_networks_agree():
-    x, c = torch.rand(1, 1, 21, 30), torch.tensor([[0.2]])
-    a, b = tiny(dct_impl='matrix'), tiny(dct_impl='fft')
+@pytest.mark.parametrize('impl', ['fft', 'scipy'])
+def test_fast_dct_networks_agree_with_matrix(impl):
+    # Same outputs and same parameter gradients: every DCT path trains the same network.
+    x, c = torch.rand(2, 1, 21, 30), torch.tensor([[0.2], [0.5]])
+    a, b = tiny(dct_impl='matrix'), tiny(dct_impl=impl)
     b.load_state_dict(a.state_dict())
-    assert torch.allclose(a(x, c), b(x, c), atol=1e-4)
+    ya, yb = a(x, c), b(x, c)
+    assert torch.allclose(ya, yb, atol=1e-4)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-4, rtol=1e-3), name
 
 
 def test_bf16_autocast_trains_finite():

@@ -16,18 +16,20 @@ over *normalised* frequency (n / H, m / W) in [0, 1)^2, so one set of learned
 parameters serves every image size.
 
 Tensors are channels-last: ``x`` is (B, H, W, C). The DCT is along dims 1 and 2.
-Two implementations: cosine-matrix multiplies, O(HW(H+W)), and FFT (Makhoul's
-N-point reordering), O(HW log HW). Both run in float32.
+Three implementations, all float32: cosine-matrix multiplies, O(HW(H+W)); torch
+FFTs with Makhoul's N-point reordering, O(HW log HW); and on the CPU scipy's
+pocketfft DCT (O(HW log HW), native DCT kernels, no reordering passes in Python).
 """
 import math
 from functools import lru_cache
 from typing import Tuple
 
+import scipy.fft
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-DCT_IMPLS = ('matrix', 'fft', 'auto')
+DCT_IMPLS = ('matrix', 'fft', 'scipy', 'auto')
 
 
 # ----------------------------------------------------------------- cosine matrices
@@ -134,15 +136,55 @@ def _dct2_fft(x: Tensor, inverse: bool) -> Tensor:
     return f(f(x, 2), 1)
 
 
-# ------------------------------------------------------------------- public API
-def choose_dct_impl(h: int, w: int) -> str:
-    """Pick 'matrix' or 'fft' for an H x W transform.
+# ------------------------------------------------------------- scipy (CPU) version
+def _scipy_dct2_array(x: Tensor, inverse: bool) -> Tensor:
+    transform = scipy.fft.idctn if inverse else scipy.fft.dctn
+    out = transform(x.detach().numpy(), axes=(1, 2), norm='ortho', workers=torch.get_num_threads())
+    return torch.from_numpy(out)
 
-    Cosine-matrix multiplies cost O(n) per value but run at BLAS speed; the FFT path
-    costs O(log n) per value but makes several memory passes. The crossover, measured
-    by ``scripts/bench_speed.py --sections dct`` (see docs/), lies near 768 px sides.
+
+class _ScipyDCT2(torch.autograd.Function):
+    """Orthonormal 2-D DCT-II (or DCT-III) over dims 1, 2 of a CPU float32 tensor, by pocketfft.
+
+    The transform is orthogonal, so the gradient of each direction is the other direction.
     """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, inverse: bool) -> Tensor:
+        ctx.inverse = inverse
+        return _scipy_dct2_array(x, inverse)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tuple[Tensor, None]:
+        return _scipy_dct2_array(grad.contiguous(), not ctx.inverse), None
+
+
+def _dct2_scipy(x: Tensor, inverse: bool) -> Tensor:
+    if x.device.type != 'cpu':
+        raise ValueError(f"dct_impl 'scipy' runs on the CPU only; this tensor is on {x.device}")
+    return _ScipyDCT2.apply(x, inverse)
+
+
+# ------------------------------------------------------------------- public API
+def choose_dct_impl(h: int, w: int, device: torch.device = torch.device('cpu')) -> str:
+    """Pick the fastest DCT for an H x W transform on ``device``.
+
+    CPU: scipy's pocketfft, faster than both torch paths at every size measured, from
+    48 x 48 training batches to 1024 x 1024 (``scripts/bench_speed.py --sections dct``,
+    table in docs/). Other devices: cosine-matrix multiplies run at BLAS speed up to
+    about 768 px sides, beyond which the O(log n) FFT path wins.
+    """
+    if torch.device(device).type == 'cpu':
+        return 'scipy'
     return 'matrix' if max(h, w) <= 768 else 'fft'
+
+
+_DCT2 = {'matrix': _dct2_matrix, 'fft': _dct2_fft, 'scipy': _dct2_scipy}
+
+
+def _transform(x: Tensor, impl: str, inverse: bool) -> Tensor:
+    impl = choose_dct_impl(x.shape[1], x.shape[2], x.device) if impl == 'auto' else impl
+    return _DCT2[impl](x.float(), inverse)
 
 
 def dct2(x: Tensor, impl: str = 'auto') -> Tensor:
@@ -150,16 +192,12 @@ def dct2(x: Tensor, impl: str = 'auto') -> Tensor:
 
     Matches ``scipy.fft.dctn(x, axes=(1, 2), norm='ortho')``. Computed in float32.
     """
-    impl = choose_dct_impl(x.shape[1], x.shape[2]) if impl == 'auto' else impl
-    x = x.float()
-    return _dct2_matrix(x, False) if impl == 'matrix' else _dct2_fft(x, False)
+    return _transform(x, impl, False)
 
 
 def idct2(x: Tensor, impl: str = 'auto') -> Tensor:
     """Inverse of :func:`dct2` (orthonormal 2-D DCT-III), same layout and dtype rules."""
-    impl = choose_dct_impl(x.shape[1], x.shape[2]) if impl == 'auto' else impl
-    x = x.float()
-    return _dct2_matrix(x, True) if impl == 'matrix' else _dct2_fft(x, True)
+    return _transform(x, impl, True)
 
 
 @_constant

@@ -96,7 +96,7 @@ class VHeatIR(nn.Module):
         cond_chans: 0, or the number of conditioning values (e.g. 1 for sigma/255
             or quality/100) fed as constant maps beside the image.
         fve_grid: side of the FVE lattice over normalised frequency.
-        dct_impl: 'auto', 'matrix' or 'fft'.
+        dct_impl: 'auto' (fastest for the size and device), 'matrix', 'fft' or 'scipy' (CPU).
 
     forward(x, cond): x (B, in_chans, H, W) in [0, 1] (RGB for colour);
     cond (B, cond_chans) or None. Returns (B, in_chans, H, W) = x + residual.
