@@ -191,7 +191,7 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
                     idct2(dct2(x, impl), impl)
             return f
         times = dict(zip(DCT_PATHS, alternate([pair(impl) for impl in DCT_PATHS], repeats)))
-        auto = choose_dct_impl(h, w, x.device)
+        auto = choose_dct_impl(x.shape, x.device)
         best = min(times.values())
         rows.append(dict(batch=b, h=h, w=w, c=c, **{f'{k}_s': t for k, t in times.items()}, auto=auto,
                          auto_vs_best=times[auto] / best))
@@ -228,7 +228,7 @@ def section_flops(sizes: List[int], repeats: int) -> List[dict]:
         counted = counter.get_total_flops()
         n_hco = sum(len(g.blocks) for g in net.groups)
         # FlopCounterMode sees the matrix DCT's matmuls but not FFTs: count those by formula.
-        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl(size, size) != 'matrix' else 0.0
+        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl((1, size, size, 48)) != 'matrix' else 0.0
         for amp in (False, True):
             def f():
                 with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
@@ -323,8 +323,9 @@ def main() -> int:
     sections = args.sections.split(',')
     results: Dict[str, List[dict]] = {}
     if 'dct' in sections:
-        shapes = [(16, 48, 48, 48), (16, 64, 64, 48)] + [(1, n, n, 48) for n in (32, 64, 96, 128, 192, 256, 384, 512,
-                                                                                   1024)] + [(1, 321, 481, 48)]
+        # Training batches, single images from 32 px to 1024 px, and a BSD68-sized photo.
+        shapes = ([(b, 48, 48, 48) for b in (1, 2, 4, 8, 16)] + [(16, 64, 64, 48)] +
+                  [(1, n, n, 48) for n in (32, 64, 80, 96, 128, 192, 256, 384, 512, 1024)] + [(1, 321, 481, 48)])
         results['dct'] = section_dct(shapes, args.repeats)
     if 'op' in sections:
         results['op'] = section_op(ints(args.sizes), ints(args.fwd_only_sizes), args.repeats)

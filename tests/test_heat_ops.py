@@ -33,11 +33,13 @@ def test_fast_paths_agree_with_matrix(h, w, impl):
     assert dct2(x, 'auto').shape == x.shape
 
 
-def test_auto_choice_per_device():
-    assert choose_dct_impl(48, 48, torch.device('cpu')) == 'scipy'
-    assert choose_dct_impl(4000, 3000, torch.device('cpu')) == 'scipy'
-    assert choose_dct_impl(256, 256, torch.device('cuda')) == 'matrix'
-    assert choose_dct_impl(2048, 1024, torch.device('cuda')) == 'fft'
+def test_auto_choice_per_size_and_device():
+    cpu, cuda = torch.device('cpu'), torch.device('cuda')
+    assert choose_dct_impl((16, 48, 48, 48), cpu) == 'scipy'      # a training batch
+    assert choose_dct_impl((1, 32, 32, 48), cpu) == 'matrix'      # too small to pay pocketfft's set-up
+    assert choose_dct_impl((1, 3000, 4000, 48), cpu) == 'scipy'
+    assert choose_dct_impl((1, 256, 256, 48), cuda) == 'matrix'
+    assert choose_dct_impl((1, 2048, 1024, 48), cuda) == 'fft'
 
 
 def test_scipy_path_accepts_strided_input_and_bf16():

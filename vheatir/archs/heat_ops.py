@@ -22,7 +22,7 @@ pocketfft DCT (O(HW log HW), native DCT kernels, no reordering passes in Python)
 """
 import math
 from functools import lru_cache
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import scipy.fft
 import torch
@@ -166,16 +166,22 @@ def _dct2_scipy(x: Tensor, inverse: bool) -> Tensor:
 
 
 # ------------------------------------------------------------------- public API
-def choose_dct_impl(h: int, w: int, device: torch.device = torch.device('cpu')) -> str:
-    """Pick the fastest DCT for an H x W transform on ``device``.
+# Below this many values per transform, the cosine matrices' single BLAS call beats pocketfft's
+# per-call set-up on the CPU (crossover measured by ``scripts/bench_speed.py --sections dct``).
+SCIPY_MIN_VALUES = 1 << 18
 
-    CPU: scipy's pocketfft, faster than both torch paths at every size measured, from
-    48 x 48 training batches to 1024 x 1024 (``scripts/bench_speed.py --sections dct``,
-    table in docs/). Other devices: cosine-matrix multiplies run at BLAS speed up to
-    about 768 px sides, beyond which the O(log n) FFT path wins.
+
+def choose_dct_impl(shape: Sequence[int], device: torch.device = torch.device('cpu')) -> str:
+    """Pick the fastest DCT for a (B, H, W, C) tensor on ``device``.
+
+    CPU: scipy's pocketfft from ``SCIPY_MIN_VALUES`` values up (a 48 x 48 x 48 training
+    batch of 16 already), cosine matrices below. Other devices: cosine-matrix multiplies
+    run at BLAS speed up to about 768 px sides, beyond which the O(log n) FFT path wins.
+    The measured table is in docs/bench_speed.json (section ``dct``).
     """
+    _, h, w, _ = shape
     if torch.device(device).type == 'cpu':
-        return 'scipy'
+        return 'scipy' if math.prod(shape) >= SCIPY_MIN_VALUES else 'matrix'
     return 'matrix' if max(h, w) <= 768 else 'fft'
 
 
@@ -183,7 +189,7 @@ _DCT2 = {'matrix': _dct2_matrix, 'fft': _dct2_fft, 'scipy': _dct2_scipy}
 
 
 def _transform(x: Tensor, impl: str, inverse: bool) -> Tensor:
-    impl = choose_dct_impl(x.shape[1], x.shape[2], x.device) if impl == 'auto' else impl
+    impl = choose_dct_impl(x.shape, x.device) if impl == 'auto' else impl
     return _DCT2[impl](x.float(), inverse)
 
 
