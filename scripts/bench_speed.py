@@ -7,6 +7,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   op   HeatBlock vs basicsr's SwinTransformerBlock: forward and forward+backward, fp32 and bf16.
   net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
   dct  DCT-II + inverse: cosine matrices vs FFT, and what dct_impl='auto' picks.
+  step  one vHeatIR-S training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) with the
+       cosine-matrix DCT vs dct_impl='auto': patches per second.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
   big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
        memory budget and automatic tiling), in a child process: seconds and peak RSS.
@@ -200,6 +202,29 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
     return rows
 
 
+def section_step(repeats: int) -> List[dict]:
+    torch.manual_seed(0)
+    x, gt, cond = torch.rand(16, 1, 48, 48), torch.rand(16, 1, 48, 48), torch.rand(16, 1)
+    steps = {}
+    for impl in ('matrix', 'auto'):
+        net = VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, dct_impl=impl)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+
+        def step(net=net, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                out = net(x, cond)
+            nn.functional.l1_loss(out.float(), gt).backward()
+            opt.step()
+        steps[impl] = step
+    tm, ta = alternate((steps['matrix'], steps['auto']), repeats)
+    row = dict(patch=48, batch=16, dtype='bf16', matrix_s=tm, auto_s=ta, auto_impl=choose_dct_impl((16, 48, 48, 48)),
+               matrix_patches_per_s=16 / tm, auto_patches_per_s=16 / ta, speedup=tm / ta)
+    print(f"step 16x48² bf16: matrix DCT {16 / tm:.1f} patches/s, auto ({row['auto_impl']}) {16 / ta:.1f} patches/s "
+          f"(x{tm / ta:.2f})", flush=True)
+    return [row]
+
+
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
@@ -310,7 +335,7 @@ def plot(results: Dict[str, List[dict]], path: str) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--sections', default='dct,op,net,flops')
+    p.add_argument('--sections', default='dct,op,net,step,flops')
     p.add_argument('--sizes', default='64,128,256,512,1024', help='operator sizes (fwd and fwd+bwd)')
     p.add_argument('--fwd-only-sizes', default='2048', help='operator sizes timed forward only')
     p.add_argument('--net-sizes', default='256,512,1024')
@@ -331,6 +356,8 @@ def main() -> int:
         results['op'] = section_op(ints(args.sizes), ints(args.fwd_only_sizes), args.repeats)
     if 'net' in sections:
         results['net'] = section_net(ints(args.net_sizes), args.repeats)
+    if 'step' in sections:
+        results['step'] = section_step(args.repeats)
     if 'flops' in sections:
         results['flops'] = section_flops(ints(args.flops_sizes), args.repeats)
 
@@ -341,6 +368,7 @@ def main() -> int:
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
+            'step': ['patch', 'batch', 'dtype', 'auto_impl', 'matrix_patches_per_s', 'auto_patches_per_s', 'speedup'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
     for name, rows in results.items():
         print(f'\n### {name}\n\n' + table(rows, cols[name]))
