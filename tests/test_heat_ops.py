@@ -128,6 +128,24 @@ def test_frequency_grid_sampling_hits_lattice_nodes():
     assert big.min() >= lattice.min() - 1e-6 and big.max() <= lattice.max() + 1e-6
 
 
+@pytest.mark.parametrize('g,h,w', [(16, 48, 48), (16, 321, 481), (6, 1, 1), (9, 7, 130)])
+def test_frequency_grid_sampling_matches_grid_sample(g, h, w):
+    # Reference: F.grid_sample, align_corners=True, sampling u = n / H mapped to [-1, 1].
+    lattice = torch.rand(g, g, 4, dtype=torch.float64, requires_grad=True)
+    u = torch.arange(h, dtype=torch.float64) / h * 2 - 1
+    v = torch.arange(w, dtype=torch.float64) / w * 2 - 1
+    coords = torch.stack(torch.meshgrid(v, u, indexing='xy'), -1)[None]
+    ref = torch.nn.functional.grid_sample(lattice.permute(2, 0, 1)[None], coords, mode='bilinear',
+                                          padding_mode='border', align_corners=True)[0].permute(1, 2, 0)
+    out = sample_frequency_grid(lattice.float(), h, w)
+    assert out.shape == (h, w, 4)
+    torch.testing.assert_close(out.double(), ref, atol=1e-6, rtol=1e-6)
+    seed = torch.rand(h, w, 4, dtype=torch.float64)
+    (ref_grad,) = torch.autograd.grad((ref * seed).sum(), lattice)
+    (grad,) = torch.autograd.grad((sample_frequency_grid(lattice, h, w) * seed).sum(), lattice)
+    torch.testing.assert_close(grad, ref_grad)
+
+
 def test_diffusivity_nonnegative_any_size():
     fve = FrequencyValueEmbedding(8, grid=6)
     diff = Diffusivity(8, 5)
