@@ -166,3 +166,42 @@ def test_constants_first_built_in_inference_mode_still_train(impl):
     k = torch.ones(23, 29, 2, requires_grad=True)
     heat_conduct(x, k, impl).sum().backward()
     assert torch.isfinite(k.grad).all()
+
+
+@pytest.mark.parametrize('param', Diffusivity.PARAMS)
+def test_diffusivity_starts_log_spaced_in_both_parametrisations(param):
+    fve = FrequencyValueEmbedding(8, grid=6)
+    with torch.no_grad():
+        fve.values.zero_()
+    k = Diffusivity(8, 5, param=param)(fve, 7, 9)
+    torch.testing.assert_close(k, Diffusivity.initial_k(5).expand(7, 9, 5), rtol=1e-5, atol=1e-6)
+
+
+def test_log_parametrisation_moves_large_k_by_a_factor():
+    # One Adam step on the same loss: with k = exp(z) the largest k (100 px^2) changes by about
+    # the learning rate *relatively*; with softplus it changes by about lr *absolutely*, 1/k as much.
+    moves = {}
+    for param in Diffusivity.PARAMS:
+        torch.manual_seed(0)
+        fve, diff = FrequencyValueEmbedding(8, grid=4), Diffusivity(8, 4, param=param)
+        opt = torch.optim.Adam(list(diff.parameters()), lr=1e-2)
+        before = diff(fve, 4, 4).detach()
+        diff(fve, 4, 4).sum().backward()
+        opt.step()
+        after = diff(fve, 4, 4).detach()
+        moves[param] = (after / before).log().abs()[..., -1].mean().item()
+    assert moves['log'] > 20 * moves['softplus']
+
+
+def test_log_parametrisation_caps_k_finite():
+    fve = FrequencyValueEmbedding(4, grid=4)
+    diff = Diffusivity(4, 2, param='log')
+    with torch.no_grad():
+        diff.proj.bias.fill_(1e4)
+    k = diff(fve, 8, 8)
+    assert torch.isfinite(k).all() and torch.isfinite(heat_conduct(torch.randn(1, 8, 8, 2), k)).all()
+
+
+def test_unknown_k_param_is_rejected():
+    with pytest.raises(ValueError, match='k_param'):
+        Diffusivity(4, 2, param='linear')

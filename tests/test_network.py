@@ -85,3 +85,12 @@ def test_bf16_autocast_trains_finite():
 def test_unknown_dct_impl_is_rejected():
     with pytest.raises(ValueError, match='dct_impl'):
         tiny(dct_impl='fast')
+
+
+def test_log_parametrised_diffusivity_network():
+    net = tiny(k_param='log')
+    x = torch.rand(2, 1, 20, 18)
+    y = net(x, torch.full((2, 1), 0.1))
+    y.square().mean().backward()
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)

@@ -254,21 +254,36 @@ class FrequencyValueEmbedding(nn.Module):
 
 
 class Diffusivity(nn.Module):
-    """Per-block k(u, v, c) >= 0 in px^2: softplus(Linear(FVE)) on the lattice, then bilinear to H x W.
+    """Per-block k(u, v, c) >= 0 in px^2 from the FVE lattice, then bilinear to H x W.
 
-    The bias starts log-spaced over ``k_init`` px^2 across channels, so at
+    ``param`` says how the projection z = Linear(FVE) becomes k:
+      'softplus': k = softplus(z). An optimiser step moves z, hence k, by about the
+        learning rate, a tiny *relative* change once k >> 1 px^2.
+      'log': k = exp(z), so a step changes k by a *factor*; every scale learns equally
+        fast. z is capped at ``LOG_K_MAX`` (k <= 1e6 px^2, a kernel ~2000 px wide) so k
+        stays finite (inf * w = NaN at the DC term).
+    The bias starts k log-spaced over ``k_init`` px^2 across channels, so at
     initialisation the channels diffuse over scales from sub-pixel to global.
     """
 
     K_INIT = (0.1, 100.0)  # px^2: from sub-pixel to about the size of a 48 px training patch
+    PARAMS = ('softplus', 'log')
+    LOG_K_MAX = math.log(1e6)
 
-    def __init__(self, embed_dim: int, channels: int, k_init: Tuple[float, float] = K_INIT):
+    def __init__(self, embed_dim: int, channels: int, k_init: Tuple[float, float] = K_INIT,
+                 param: str = 'softplus'):
         super().__init__()
+        if param not in self.PARAMS:
+            raise ValueError(f'k_param must be one of {self.PARAMS}, got {param!r}')
+        self.param = param
         self.proj = nn.Linear(embed_dim, channels)
         nn.init.normal_(self.proj.weight, std=0.02)
         k0 = self.initial_k(channels, k_init)
         with torch.no_grad():
-            self.proj.bias.copy_(k0 + torch.log(-torch.expm1(-k0)))  # softplus^-1(k0), stable
+            if param == 'softplus':
+                self.proj.bias.copy_(k0 + torch.log(-torch.expm1(-k0)))  # softplus^-1(k0), stable
+            else:
+                self.proj.bias.copy_(torch.log(k0))
 
     @staticmethod
     def initial_k(channels: int, k_init: Tuple[float, float] = K_INIT) -> Tensor:
@@ -277,7 +292,8 @@ class Diffusivity(nn.Module):
 
     def forward(self, fve: FrequencyValueEmbedding, h: int, w: int) -> Tensor:
         """k of shape (H, W, C), float32."""
-        lattice = F.softplus(self.proj(fve.values.float()))
+        z = self.proj(fve.values.float())
+        lattice = F.softplus(z) if self.param == 'softplus' else torch.exp(z.clamp(max=self.LOG_K_MAX))
         return sample_frequency_grid(lattice, h, w)
 
 

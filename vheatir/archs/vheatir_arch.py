@@ -30,14 +30,14 @@ class HeatConduction(nn.Module):
     this block's :class:`Diffusivity`. The DCT part runs in float32 under autocast.
     """
 
-    def __init__(self, dim: int, fve_dim: int, dct_impl: str = 'auto'):
+    def __init__(self, dim: int, fve_dim: int, dct_impl: str = 'auto', k_param: str = 'softplus'):
         super().__init__()
         if dct_impl not in DCT_IMPLS:
             raise ValueError(f'dct_impl must be one of {DCT_IMPLS}, got {dct_impl!r}')
         self.dct_impl = dct_impl
         self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.in_proj = nn.Linear(dim, 2 * dim)
-        self.diffusivity = Diffusivity(fve_dim, dim)
+        self.diffusivity = Diffusivity(fve_dim, dim, param=k_param)
         self.out_norm = nn.LayerNorm(dim)
         self.out_proj = nn.Linear(dim, dim)
 
@@ -55,11 +55,12 @@ class HeatConduction(nn.Module):
 class HeatBlock(nn.Module):
     """x + HCO(LN(x)), then x + MLP(LN(x)); channels-last (B, H, W, C)."""
 
-    def __init__(self, dim: int, fve_dim: int, mlp_ratio: float = 2.0, dct_impl: str = 'auto'):
+    def __init__(self, dim: int, fve_dim: int, mlp_ratio: float = 2.0, dct_impl: str = 'auto',
+                 k_param: str = 'softplus'):
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm1 = nn.LayerNorm(dim)
-        self.hco = HeatConduction(dim, fve_dim, dct_impl)
+        self.hco = HeatConduction(dim, fve_dim, dct_impl, k_param)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
@@ -71,10 +72,11 @@ class HeatBlock(nn.Module):
 class HeatGroup(nn.Module):
     """Residual heat group: ``depth`` HeatBlocks sharing one FVE, a 3x3 conv, a skip."""
 
-    def __init__(self, dim: int, depth: int, mlp_ratio: float, fve_grid: int, dct_impl: str):
+    def __init__(self, dim: int, depth: int, mlp_ratio: float, fve_grid: int, dct_impl: str,
+                 k_param: str = 'softplus'):
         super().__init__()
         self.fve = FrequencyValueEmbedding(dim, fve_grid)
-        self.blocks = nn.ModuleList(HeatBlock(dim, dim, mlp_ratio, dct_impl) for _ in range(depth))
+        self.blocks = nn.ModuleList(HeatBlock(dim, dim, mlp_ratio, dct_impl, k_param) for _ in range(depth))
         self.conv = nn.Conv2d(dim, dim, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -97,6 +99,8 @@ class VHeatIR(nn.Module):
             or quality/100) fed as constant maps beside the image.
         fve_grid: side of the FVE lattice over normalised frequency.
         dct_impl: 'auto' (fastest for the size and device), 'matrix', 'fft' or 'scipy' (CPU).
+        k_param: how the diffusivity k is parametrised, 'softplus' or 'log'
+            (see :class:`~vheatir.archs.heat_ops.Diffusivity`).
 
     forward(x, cond): x (B, in_chans, H, W) in [0, 1] (RGB for colour);
     cond (B, cond_chans) or None. Returns (B, in_chans, H, W) = x + residual.
@@ -109,11 +113,12 @@ class VHeatIR(nn.Module):
                  mlp_ratio: float = 2.0,
                  cond_chans: int = 0,
                  fve_grid: int = 16,
-                 dct_impl: str = 'auto'):
+                 dct_impl: str = 'auto',
+                 k_param: str = 'softplus'):
         super().__init__()
         self.in_chans, self.cond_chans = in_chans, cond_chans
         self.conv_first = nn.Conv2d(in_chans + cond_chans, embed_dim, 3, padding=1)
-        self.groups = nn.ModuleList(HeatGroup(embed_dim, d, mlp_ratio, fve_grid, dct_impl) for d in depths)
+        self.groups = nn.ModuleList(HeatGroup(embed_dim, d, mlp_ratio, fve_grid, dct_impl, k_param) for d in depths)
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)
         self.conv_last = nn.Conv2d(embed_dim, in_chans, 3, padding=1)
