@@ -166,26 +166,25 @@ def _dct2_scipy(x: Tensor, inverse: bool) -> Tensor:
 
 
 # ------------------------------------------------------------------- public API
-# On the CPU, cosine matrices win for small transforms (one BLAS call, O(H + W) flops per value is
-# cheap there) and pocketfft for the rest: measured crossover (``scripts/bench_speed.py --sections
-# dct``) between 8 and 16 patches of 48 x 48 x 48, and between 96 and 128 px sides for one image.
+# On the CPU, cosine matrices win for small sides (one BLAS call; O(H + W) flops per value is cheap
+# there) and pocketfft beyond: in the dct table one image crosses over between 96 and 128 px sides.
+# Batches of small patches stay on the matrices: alone, pocketfft transforms 16 patches of 48 x 48
+# 1.3x faster, but inside a training step (bench_speed.py --sections step) it was 0.8x, its worker
+# threads competing with torch's.
 MATRIX_MAX_SIDE = 96
-MATRIX_MAX_VALUES = 1 << 20
 
 
 def choose_dct_impl(shape: Sequence[int], device: torch.device = torch.device('cpu')) -> str:
     """Pick the fastest DCT for a (B, H, W, C) tensor on ``device``.
 
-    CPU: cosine matrices for sides up to ``MATRIX_MAX_SIDE`` px and fewer than
-    ``MATRIX_MAX_VALUES`` values, scipy's pocketfft otherwise (a training batch of 16
-    patches of 48 x 48 already). Other devices: cosine-matrix multiplies run at BLAS speed
-    up to about 768 px sides, beyond which the O(log n) FFT path wins. The measured table
-    is in docs/bench_speed.json (section ``dct``).
+    CPU: cosine matrices for sides up to ``MATRIX_MAX_SIDE`` px (training patches),
+    scipy's pocketfft beyond. Other devices: cosine-matrix multiplies run at BLAS speed
+    up to about 768 px sides, beyond which the O(log n) FFT path wins. The measured
+    tables are in docs/bench_speed.json (sections ``dct`` and ``step``).
     """
     _, h, w, _ = shape
     if torch.device(device).type == 'cpu':
-        small = max(h, w) <= MATRIX_MAX_SIDE and math.prod(shape) < MATRIX_MAX_VALUES
-        return 'matrix' if small else 'scipy'
+        return 'matrix' if max(h, w) <= MATRIX_MAX_SIDE else 'scipy'
     return 'matrix' if max(h, w) <= 768 else 'fft'
 
 
