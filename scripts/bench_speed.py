@@ -6,7 +6,7 @@
 Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   op   HeatBlock vs basicsr's SwinTransformerBlock: forward and forward+backward, fp32 and bf16.
   net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
-  dct  DCT-II + inverse: cosine matrices vs FFT, and what dct_impl='auto' picks.
+  dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft, and what dct_impl='auto' picks.
   step  one vHeatIR-S training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) with the
        cosine-matrix DCT vs pocketfft: patches per second, and what dct_impl='auto' picks.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.

@@ -156,7 +156,7 @@ class _ScipyDCT2(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tuple[Tensor, None]:
-        return _scipy_dct2_array(grad.contiguous(), not ctx.inverse), None
+        return _scipy_dct2_array(grad, not ctx.inverse), None
 
 
 def _dct2_scipy(x: Tensor, inverse: bool) -> Tensor:
@@ -169,8 +169,8 @@ def _dct2_scipy(x: Tensor, inverse: bool) -> Tensor:
 # On the CPU, cosine matrices win for small sides (one BLAS call; O(H + W) flops per value is cheap
 # there) and pocketfft beyond: in the dct table one image crosses over between 96 and 128 px sides.
 # Batches of small patches stay on the matrices: alone, pocketfft transforms 16 patches of 48 x 48
-# 1.3x faster, but inside a training step (bench_speed.py --sections step) it was 0.8x, its worker
-# threads competing with torch's.
+# 1.3x faster, but inside a training step (bench_speed.py --sections step) it was slower, probably
+# its worker threads competing with torch's.
 MATRIX_MAX_SIDE = 96
 
 
