@@ -9,8 +9,9 @@ subfolders and mirrors them in the output). 8- and 16-bit, gray, RGB, RGBA (alph
 and palette images. Each result is written as <output>/<name>.png, 16-bit when the input was.
 
 Weights: by default the shipped weights in weights/manifest.json for the task and each image's
-colour mode (gray, or colour; a colour image with three equal channels counts as gray).
---weights FILE replaces them: give it once (used for every image; an image whose colour mode
+colour mode (gray, or colour; a colour image with three equal channels counts as gray), or
+the specialist for one level where one ships and the level is known exactly (--sigma N,
+--quality Q, or the quality read from a JPEG file's quantisation table). --weights FILE replaces them: give it once (used for every image; an image whose colour mode
 that file cannot handle is skipped) or twice, a gray and a colour file, to cover both.
 
 Exit status: 0 when every image was restored, 1 on an error or when files were skipped,
@@ -270,6 +271,21 @@ def main(argv=None) -> int:
         except ValueError as err:
             skip(path, str(err))
             continue
+        sigma, quality = args.sigma, args.quality
+        level = sigma if args.task == 'denoise' else quality  # None unless known exactly
+        if args.task == 'denoise' and sigma == 'auto':
+            sigma, level = api.estimate_noise_sigma(img), None
+            note(f'{path}: sigma {sigma:.1f} (estimated)')
+        if args.task == 'jpeg' and quality == 'auto':
+            is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTS
+            quality, how = (api.estimate_jpeg_quality(path) if is_jpeg else None), 'from its quantisation table'
+            level = quality
+            if quality is None:
+                quality, how = api.estimate_quality(img), 'estimated from the pixels'
+            if quality is None:
+                quality, how = api.FALLBACK_QUALITY, 'no JPEG grid found, using the fallback'
+            note(f'{path}: quality {quality} ({how})')
+
         if args.weights:
             try:
                 weights_path = api.select_weights(img, args.task, args.weights, device)
@@ -277,26 +293,13 @@ def main(argv=None) -> int:
                 skip(path, str(err))
                 continue
         else:
-            if mode not in shipped:
+            if (mode, level) not in shipped:
                 try:
-                    shipped[mode] = vweights.default_weights(args.task, mode)
+                    shipped[mode, level] = vweights.default_weights(args.task, mode, level=level)
                 except (OSError, ValueError) as err:
                     return error(str(err))
-                note(f'weights: {shipped[mode]} (shipped, {args.task}, {mode})')
-            weights_path = shipped[mode]
-
-        sigma, quality = args.sigma, args.quality
-        if args.task == 'denoise' and sigma == 'auto':
-            sigma = api.estimate_noise_sigma(img)
-            note(f'{path}: sigma {sigma:.1f} (estimated)')
-        if args.task == 'jpeg' and quality == 'auto':
-            is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTS
-            quality, how = (api.estimate_jpeg_quality(path) if is_jpeg else None), 'from its quantisation table'
-            if quality is None:
-                quality, how = api.estimate_quality(img), 'estimated from the pixels'
-            if quality is None:
-                quality, how = api.FALLBACK_QUALITY, 'no JPEG grid found, using the fallback'
-            note(f'{path}: quality {quality} ({how})')
+                note(f'weights: {shipped[mode, level]} (shipped, {args.task}, {mode})')
+            weights_path = shipped[mode, level]
 
         try:
             result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,

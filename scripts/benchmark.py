@@ -45,7 +45,7 @@ def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> t
         net, info = load_network(path)
         arch = info['arch']
         meta = {'weights': os.path.relpath(path), 'weights_sha256': sha256_of(path),
-                'weights_meta': info['meta']}
+                'weights_meta': info['meta'], 'weights_level': info['level']}
     return net.to(device), {'arch': arch, **meta}
 
 

@@ -34,6 +34,8 @@ def main() -> int:
     parser.add_argument('--command', default=None, help='the training command, recorded as given')
     parser.add_argument('--continued-from', default=None,
                         help='the weights file this run started from (its provenance and iterations are carried over)')
+    parser.add_argument('--level', type=float, default=None,
+                        help='for a specialist trained at one level only: that sigma (0-255) or JPEG quality')
     parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
     args = parser.parse_args()
 
@@ -63,7 +65,8 @@ def main() -> int:
             if None not in chain:
                 meta[f'total_{key}'] = chain[0] + previous.get(f'total_{key}', chain[1])
     try:
-        entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta)
+        level = None if args.level is None else (int(args.level) if args.level.is_integer() else args.level)
+        entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta, level)
     except (OSError, ValueError, RuntimeError) as err:
         print(f'error: {str(err).splitlines()[0]}', file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """The benchmark protocol (SwinIR's) and the benchmark script on two-image temporary sets."""
+import hashlib
 import json
 import os
 import subprocess
@@ -147,3 +148,36 @@ def test_benchmark_script_errors_are_one_line(odd_gray_set):
     code, _, err = _script('--task', 'denoise', '--root', 'sets', '--sets', 'odd', '--model', 'swinir',
                            '--checkpoint', 'nope.pth', '--option', 'nope.yml', cwd=wd)
     assert code == 2 and 'Traceback' not in err and 'nope' in err
+
+
+def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    from results_tables import markdown_table, measured, replace_blocks
+    (tmp_path / 'w.pth').write_bytes(b'current weights')
+    sha = hashlib.sha256(b'current weights').hexdigest()
+
+    def result(model, psnr, **extra):
+        path = tmp_path / f'{model}_{psnr}.json'
+        mean = {'psnr': psnr, 'ssim': 0.5}
+        path.write_text(json.dumps({'model': model, 'task': 'denoise', 'color': False, **extra, 'results': [
+            {'set': 'BSD68', 'level': 25.0, 'mean': mean, 'seconds_per_image': 1.0}]}))
+        return str(path)
+
+    files = [result('input', 20.5), result('bm3d', 28.6),
+             result('vheatir', 28.9, arch='VHeatIR', weights='w.pth', weights_sha256=sha),
+             result('vheatir', 99.0, arch='VHeatIR', weights='w.pth', weights_sha256='0' * 64),  # stale
+             result('vheatir', 29.1, arch='VHeatIR', weights='w.pth', weights_sha256=sha, weights_level=25)]
+    scores, stale = measured(files, root=str(tmp_path))
+    assert stale == [files[3]]
+    gray = scores['denoise_gray']
+    assert sorted(gray) == ['BM3D (ours)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
+    table = markdown_table('denoise_gray', gray, {'denoise_gray': {'SwinIR': {'BSD68': {'25': 29.5}}}})
+    row = next(line for line in table.splitlines() if line.startswith('| BSD68, 25 '))
+    assert row == '| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.90 / 0.5000 | 29.10 / 0.5000 | 29.50 |'
+    assert '| BSD68, 15 | — | — | — | — | 31.97' not in table and '| BSD68, 15 | — | — | — | — | — |' in table
+
+    readme = 'intro\n<!-- results:denoise_gray -->\nold table\n<!-- /results:denoise_gray -->\nend\n'
+    once, done = replace_blocks(readme, {'denoise_gray': table})
+    assert done == ['denoise_gray'] and 'old table' not in once and once.endswith('-->\nend\n')
+    assert replace_blocks(once, {'denoise_gray': table})[0] == once   # idempotent
+    assert replace_blocks('no markers', {'denoise_gray': table}) == ('no markers', [])

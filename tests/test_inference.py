@@ -18,7 +18,7 @@ from basicsr.archs.swinir_arch import SwinIR
 from PIL import Image
 
 from vheatir import restore
-from vheatir.api import (estimate_jpeg_quality, estimate_noise_sigma, estimate_peak_bytes, estimate_quality)
+from vheatir.api import (_condition, estimate_jpeg_quality, estimate_noise_sigma, estimate_peak_bytes, estimate_quality)
 from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
 from vheatir.data.samples import sample_image
@@ -104,6 +104,29 @@ def test_export_load_and_manifest(weights, tmp_path):
     with pytest.raises(FileNotFoundError, match='jpeg/color'):
         default_weights('jpeg', 'color', manifest)
     assert [p for p in os.listdir(tmp_path) if p.endswith('.tmp')] == []  # atomic writes left nothing
+
+
+def test_level_specialists_are_chosen_only_for_their_exact_level(weights, tmp_path):
+    manifest = str(tmp_path / 'manifest.json')
+    blind = export_weights(weights['jpeg_gray_ckpt'], weights['jpeg_gray_opt'], str(tmp_path / 'all.pth'),
+                           'jpeg', 'gray')
+    q10 = export_weights(weights['jpeg_gray_ckpt'], weights['jpeg_gray_opt'], str(tmp_path / 'q10.pth'),
+                         'jpeg', 'gray', level=10)
+    assert 'level' not in blind and q10['level'] == 10
+    assert load_network(str(tmp_path / 'q10.pth'))[1]['level'] == 10
+    update_manifest(q10, manifest)
+    with pytest.raises(FileNotFoundError, match='jpeg/gray'):  # a specialist alone serves no other level
+        default_weights('jpeg', 'gray', manifest, level=20)
+    update_manifest(blind, manifest)  # listed after the specialist: order must not matter
+    assert os.path.samefile(default_weights('jpeg', 'gray', manifest, level=10), tmp_path / 'q10.pth')
+    for level in (None, 20):
+        assert os.path.samefile(default_weights('jpeg', 'gray', manifest, level=level), tmp_path / 'all.pth')
+    # restore() passes a level on only when it was given, never when it was estimated
+    image = jpeg_compress(sample_image('camera', True)[:64, :64], 10)
+    assert _condition('jpeg', image, None, 10) == (0.10, 10)
+    assert _condition('jpeg', image, None, 'auto')[1] is None
+    assert _condition('denoise', image, 25, None) == (25 / 255, 25.0)
+    assert _condition('denoise', image, 'auto', None)[1] is None
 
 
 def test_load_network_errors(weights, tmp_path):

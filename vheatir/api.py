@@ -254,10 +254,12 @@ def load_model(weights: str, device: str = 'auto') -> Tuple[torch.nn.Module, Dic
     return _MODELS[key]
 
 
-def select_weights(image: np.ndarray, task: str, weights: Weights = None, device: str = 'auto') -> str:
+def select_weights(image: np.ndarray, task: str, weights: Weights = None, device: str = 'auto',
+                   level: Optional[float] = None) -> str:
     """The weights file to restore ``image`` with.
 
-    ``weights`` None: the shipped file for (task, color_mode(image)) from weights/manifest.json.
+    ``weights`` None: the shipped file for (task, color_mode(image)) from weights/manifest.json,
+    the specialist for ``level`` (sigma 0-255 or JPEG quality, when known exactly) if one ships.
     One path or a sequence of paths (e.g. a gray and a colour file): the one whose colour
     matches the image; a gray-looking image stored with 3 channels may fall back to colour
     weights (the colour model handles equal channels), but a true colour image never runs
@@ -268,7 +270,7 @@ def select_weights(image: np.ndarray, task: str, weights: Weights = None, device
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
     mode = color_mode(image)
     if weights is None:
-        return default_weights(task, mode)
+        return default_weights(task, mode, level=level)
     paths = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
     if not paths:
         raise ValueError('weights: empty list of files')
@@ -373,22 +375,24 @@ def _auto_tile(embed_dim: int, budget: int) -> int:
 
 # --------------------------------------------------------------------- restore
 def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
-               quality: Union[int, str, None]) -> float:
-    """cond value for the network: sigma/255 (denoise) or quality/100 (jpeg), resolving 'auto'."""
+               quality: Union[int, str, None]) -> Tuple[float, Optional[float]]:
+    """(cond value, exact level): cond is sigma/255 (denoise) or quality/100 (jpeg), resolving
+    'auto'; the level is the given sigma or quality, None when it was estimated."""
     if task == 'denoise':
         if sigma is None or (isinstance(sigma, str) and sigma == 'auto'):
-            sigma = estimate_noise_sigma(image)
-        elif isinstance(sigma, str) or not math.isfinite(float(sigma)) or float(sigma) < 0:
+            return estimate_noise_sigma(image) / 255.0, None
+        if isinstance(sigma, str) or not math.isfinite(float(sigma)) or float(sigma) < 0:
             raise ValueError(f"sigma must be a number >= 0 on the 0-255 scale or 'auto', got {sigma!r}")
-        return float(sigma) / 255.0
+        return float(sigma) / 255.0, float(sigma)
     if quality is None or (isinstance(quality, str) and quality == 'auto'):
         quality = estimate_quality(image)
         if quality is None:
             warnings.warn(f'no JPEG quantisation grid found in the image; using quality {FALLBACK_QUALITY}')
             quality = FALLBACK_QUALITY
-    elif isinstance(quality, str) or float(quality) != int(quality) or not 1 <= int(quality) <= 100:
+        return quality / 100.0, None
+    if isinstance(quality, str) or float(quality) != int(quality) or not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be an integer in 1..100 or 'auto', got {quality!r}")
-    return int(quality) / 100.0
+    return int(quality) / 100.0, int(quality)
 
 
 def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
@@ -408,8 +412,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`
             (FALLBACK_QUALITY with a warning when no JPEG grid is found). For JPEG files,
             :func:`estimate_jpeg_quality` on the file is exact: pass its result.
-        weights: None (shipped weights for task and colour mode), a weights file, or several
-            (e.g. gray and colour); see :func:`select_weights`.
+        weights: None (shipped weights for task and colour mode; for a sigma or quality given as
+            a number, the specialist for exactly that level where one ships), a weights file,
+            or several (e.g. gray and colour); see :func:`select_weights`.
         device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:N]'.
         tile: tile side in px; None runs the whole image at once when the estimated peak memory
             (:func:`estimate_peak_bytes`) fits the budget, else the largest tiles that fit.
@@ -430,9 +435,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f'tile_overlap must be an integer in [0, tile), got {tile_overlap!r}')
     if memory_budget_gb is not None and not memory_budget_gb > 0:
         raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
-    cond_value = _condition(task, image, sigma, quality)
+    cond_value, level = _condition(task, image, sigma, quality)
     device = resolve_device(device)
-    net, info = load_model(select_weights(image, task, weights, device), device)
+    net, info = load_model(select_weights(image, task, weights, device, level), device)
 
     planes = _color_planes(image)
     in_chans = IN_CHANS[info['color']]

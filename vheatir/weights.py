@@ -8,13 +8,15 @@ A weights file is a ``torch.save``'d plain dict (loadable with ``weights_only=Tr
      'arch': name in BasicSR's ARCH_REGISTRY ('VHeatIR' when absent; 'SwinIR' for baselines),
      'network_g': {keyword arguments of that arch, without 'type'},
      'params': state_dict with float16 tensors,
-     'meta': {free dict: option file, iterations, training data, wall time, ...}}
+     'meta': {free dict: option file, iterations, training data, wall time, ...},
+     'level': optional: the one sigma (0-255) or JPEG quality the model was fine-tuned for}
 
 It describes itself: :func:`load_network` builds the network from ``arch`` and
 ``network_g`` without any option file. ``weights/manifest.json`` (beside the package)
 lists the shipped files: a JSON list of entries ``{task, color, arch, file (relative to
 weights/), option, iterations, sha256, size_bytes, ...}``, optionally with a
-``benchmark`` dict.
+``benchmark`` dict and a ``level``. An entry without a level serves every level through the
+conditioning input; one with a level is a specialist, used when that exact level is asked for.
 """
 import hashlib
 import json
@@ -89,7 +91,7 @@ def network_from_checkpoint(checkpoint: str, option_file: str) -> Tuple[torch.nn
 
 
 def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, color: str,
-                   meta: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                   meta: Optional[Dict[str, Any]] = None, level: Optional[float] = None) -> Dict[str, Any]:
     """Turn a BasicSR checkpoint into a self-describing float16 weights file.
 
     Args:
@@ -102,12 +104,14 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
         task: 'denoise' or 'jpeg'.  color: 'gray' or 'color' (must match network_g.in_chans).
         meta: free-form provenance (iterations, training data, wall time, ...); the option
             file and the checkpoint key used are added.
+        level: for a specialist fine-tuned at one level, that sigma (0-255) or JPEG quality;
+            None for a model of every level.
 
     Returns:
         The manifest entry: task, color, arch, file (relative to ``weights/`` when inside it),
         option, iterations (``meta['total_iterations']`` for a continued run, else
         ``meta['iterations']``, or None), params (count), sha256 and
-        size_bytes of the written file.
+        size_bytes of the written file, and level when given.
     """
     _check_task_color(task, color)
     net, arch, net_opt, key = network_from_checkpoint(checkpoint, option_file)
@@ -121,15 +125,20 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
     meta.setdefault('checkpoint_key', key)
     payload = {'format': FORMAT, 'task': task, 'color': color, 'arch': arch, 'network_g': net_opt,
                'params': params, 'meta': meta}
+    if level is not None:
+        payload['level'] = level
     atomic_write(out_path, lambda f: torch.save(payload, f))
 
-    return {'task': task, 'color': color, 'arch': arch,
-            'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
-            'option': meta['option'],
-            'iterations': meta.get('total_iterations', meta.get('iterations')),
-            'params': sum(v.numel() for v in params.values()),
-            'sha256': sha256_of(out_path),
-            'size_bytes': os.path.getsize(out_path)}
+    entry = {'task': task, 'color': color, 'arch': arch,
+             'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
+             'option': meta['option'],
+             'iterations': meta.get('total_iterations', meta.get('iterations')),
+             'params': sum(v.numel() for v in params.values()),
+             'sha256': sha256_of(out_path),
+             'size_bytes': os.path.getsize(out_path)}
+    if level is not None:
+        entry['level'] = level
+    return entry
 
 
 def read_manifest(manifest: str = MANIFEST) -> List[Dict[str, Any]]:
@@ -160,16 +169,21 @@ def update_manifest(entry: Dict[str, Any], manifest: str = MANIFEST) -> List[Dic
     return entries
 
 
-def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH) -> str:
+def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH,
+                    level: Optional[float] = None) -> str:
     """Path of the shipped weights for ``task`` ('denoise'|'jpeg') and ``color`` ('gray'|'color').
 
-    Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count; the
-    last manifest entry for that pair wins. Raises FileNotFoundError naming the pair
-    when none is listed, or naming the file when the entry points to a missing file.
+    Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count. ``level``
+    (a sigma on 0-255 or a JPEG quality, known exactly) picks the specialist for that level
+    when one is listed; otherwise, and when ``level`` is None, the model of every level (no
+    ``level`` in its entry). The last matching entry wins. Raises FileNotFoundError naming
+    the pair when none is listed, or naming the file when the entry points to a missing file.
     """
     _check_task_color(task, color)
-    matches = [e for e in read_manifest(manifest)
-               if e.get('task') == task and e.get('color') == color and e.get('arch', DEFAULT_ARCH) == arch]
+    pair = [e for e in read_manifest(manifest)
+            if e.get('task') == task and e.get('color') == color and e.get('arch', DEFAULT_ARCH) == arch]
+    matches = [e for e in pair if level is not None and e.get('level') == level] or \
+        [e for e in pair if e.get('level') is None]
     if not matches:
         raise FileNotFoundError(f'no shipped {arch} weights for {task}/{color} in {manifest}; '
                                 f'pass --weights FILE (or weights=...) or export some with scripts/export_weights.py')
@@ -204,7 +218,8 @@ def read_weights(path: str) -> Dict[str, Any]:
 def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[str, Any]]:
     """Build the network stored in weights file ``path`` on ``device``, in eval mode, float32 params.
 
-    Returns (network, info) with info = {'path', 'task', 'color', 'arch', 'network_g', 'meta'}.
+    Returns (network, info) with info = {'path', 'task', 'color', 'arch', 'network_g', 'meta',
+    'level' (None for a model of every level)}.
     Errors as in :func:`read_weights`; a state dict that does not fit its own network_g
     is reported as a corrupt file.
     """
@@ -223,7 +238,7 @@ def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[
         raise ValueError(f'{path}: color {blob["color"]!r} does not match in_chans={in_chans}')
     net.eval().requires_grad_(False).to(device)
     info = {'path': path, 'task': blob['task'], 'color': blob['color'], 'arch': arch,
-            'network_g': blob['network_g'], 'meta': blob.get('meta', {})}
+            'network_g': blob['network_g'], 'meta': blob.get('meta', {}), 'level': blob.get('level')}
     return net, info
 
 

@@ -1,0 +1,151 @@
+"""The README's result tables, built from the benchmark JSON files and the published numbers.
+
+    python scripts/results_tables.py                    # print every table (markdown)
+    python scripts/results_tables.py --readme README.md # also rewrite the tables inside README.md
+
+One table per task family (gray/colour denoising, gray/colour JPEG): a row per test set and
+level, a column per model measured by ``scripts/benchmark.py`` (``docs/results/*.json``) and per
+published method (``docs/published.json``, PSNR only). Measured cells are "PSNR / SSIM", with
+"/ PSNR-B" for JPEG. A JSON whose weights file no longer has the sha256 it was measured with is
+stale and left out (named on stderr), so a table never mixes old scores with new weights.
+
+``--readme`` replaces the text between ``<!-- results:<family> -->`` and
+``<!-- /results:<family> -->`` in the file (written to a temporary name, then renamed).
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import re
+import sys
+from typing import Dict, List, Optional, Tuple
+
+# family -> (sets, levels): the levels each table shows, the issue's benchmark grid.
+FAMILIES = {
+    'denoise_gray': (['BSD68', 'Set12'], [15, 25, 50]),
+    'denoise_color': (['CBSD68'], [15, 25, 50]),
+    'jpeg_gray': (['LIVE1', 'Classic5'], [10, 20, 30, 40]),
+    'jpeg_color': (['LIVE1'], [10, 20, 30, 40]),
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MISSING = '—'
+
+
+def _sha256(path: str) -> Optional[str]:
+    if not os.path.isfile(path):
+        return None
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def model_label(data: dict) -> str:
+    """Column name of one benchmark JSON: the weights' own label, else the model kind."""
+    if data.get('model') == 'input':
+        return 'input'
+    if data.get('model') == 'bm3d':
+        return 'CBM3D (ours)' if data.get('color') else 'BM3D (ours)'
+    meta = data.get('weights_meta') or {}
+    label = meta.get('label') or {'VHeatIR': 'vHeatIR-S', 'SwinIR': 'SwinIR-S'}.get(data.get('arch'), data.get('arch') or '?')
+    level = data.get('weights_level')
+    if level is not None:
+        label += f" ({'σ' if data['task'] == 'denoise' else 'q'}{level:g} only)"
+    return label
+
+
+def measured(files: List[str], root: str = ROOT) -> Tuple[Dict[str, Dict[tuple, dict]], List[str]]:
+    """Mean scores per family, label and (set, level) from benchmark JSONs; and the stale files.
+
+    Returns ({family: {label: {(set, level): mean dict}}}, [stale file]). A later file wins
+    over an earlier one for the same cell.
+    """
+    table: Dict[str, Dict[str, Dict[tuple, dict]]] = {}
+    stale = []
+    for path in files:
+        with open(path) as f:
+            data = json.load(f)
+        if 'results' not in data or 'task' not in data:
+            continue
+        weights = data.get('weights')
+        if weights and data.get('weights_sha256'):
+            wpath = weights if os.path.isabs(weights) else os.path.join(root, weights)
+            if _sha256(wpath) != data['weights_sha256']:
+                stale.append(path)
+                continue
+        family = f"{data['task']}_{'color' if data.get('color') else 'gray'}"
+        cells = table.setdefault(family, {}).setdefault(model_label(data), {})
+        for r in data['results']:
+            cells[(r['set'], int(round(float(r['level']))))] = dict(r['mean'], seconds=r.get('seconds_per_image'))
+    return table, stale
+
+
+def _cell(mean: Optional[dict], jpeg: bool) -> str:
+    if mean is None:
+        return MISSING
+    text = f"{mean['psnr']:.2f} / {mean['ssim']:.4f}"
+    return text + (f" / {mean['psnrb']:.2f}" if jpeg and 'psnrb' in mean else '')
+
+
+def markdown_table(family: str, scores: Dict[str, Dict[tuple, dict]], published: Dict[str, dict]) -> str:
+    """Markdown table for ``family``: measured columns (input first), then published PSNRs."""
+    sets, levels = FAMILIES[family]
+    jpeg = family.startswith('jpeg')
+    level_name = 'q' if jpeg else 'σ'
+    labels = sorted(scores, key=lambda s: (s != 'input', 'ours' not in s, s))
+    pub = published.get(family, {})
+    head = [f"set, {level_name}"] + labels + [f'{name} (published)' for name in pub]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for set_name in sets:
+        for level in levels:
+            row = [f'{set_name}, {level}']
+            row += [_cell(scores[label].get((set_name, level)), jpeg) for label in labels]
+            row += [f"{pub[name][set_name][str(level)]:.2f}" if str(level) in pub[name].get(set_name, {})
+                    else MISSING for name in pub]
+            lines.append('| ' + ' | '.join(row) + ' |')
+    metric = 'PSNR dB / SSIM / PSNR-B' if jpeg else 'PSNR dB / SSIM'
+    return '\n'.join(lines) + f'\n\n(measured: {metric}; published: PSNR dB; {MISSING}: not measured yet)'
+
+
+def replace_blocks(text: str, blocks: Dict[str, str]) -> Tuple[str, List[str]]:
+    """``text`` with each ``<!-- results:F -->...<!-- /results:F -->`` body replaced; and the F done."""
+    done = []
+    for family, body in blocks.items():
+        pattern = re.compile(rf'(<!-- results:{family} -->\n)(?:.*?\n)?(<!-- /results:{family} -->)', re.S)
+        text, n = pattern.subn(lambda m: m.group(1) + body + '\n' + m.group(2), text)
+        if n:
+            done.append(family)
+    return text, done
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--results', nargs='*', default=None, help='benchmark JSONs (default docs/results/*.json)')
+    p.add_argument('--published', default=os.path.join(ROOT, 'docs', 'published.json'))
+    p.add_argument('--readme', default=None, help='file whose marked table blocks are rewritten')
+    args = p.parse_args(argv)
+    files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
+    with open(args.published) as f:
+        published = json.load(f)
+    scores, stale = measured(files)
+    for path in stale:
+        print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
+    blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
+    for family, body in blocks.items():
+        print(f'## {family}\n\n{body}\n')
+    if args.readme:
+        with open(args.readme) as f:
+            text = f.read()
+        text, done = replace_blocks(text, blocks)
+        if not done:
+            print(f'error: {args.readme}: no <!-- results:<family> --> block to fill', file=sys.stderr)
+            return 2
+        tmp = args.readme + '.tmp'
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.replace(tmp, args.readme)
+        print(f"rewrote {', '.join(done)} in {args.readme}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
