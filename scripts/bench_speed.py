@@ -8,7 +8,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
   dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft, and what dct_impl='auto' picks.
   step  one vHeatIR-S training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) with the
-       cosine-matrix DCT vs pocketfft: patches per second, and what dct_impl='auto' picks.
+       cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft: patches per second,
+       and what dct_impl='auto' picks.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
   big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
        memory budget and automatic tiling), in a child process: seconds and peak RSS.
@@ -202,12 +203,16 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
     return rows
 
 
+STEP_VARIANTS = {'matrix': dict(dct_impl='matrix'), 'matrix_bf16': dict(dct_impl='matrix', dct_amp=True),
+                 'scipy': dict(dct_impl='scipy')}
+
+
 def section_step(repeats: int) -> List[dict]:
     torch.manual_seed(0)
     x, gt, cond = torch.rand(16, 1, 48, 48), torch.rand(16, 1, 48, 48), torch.rand(16, 1)
-    steps = {}
-    for impl in ('matrix', 'scipy'):
-        net = VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, dct_impl=impl)
+    steps = []
+    for kwargs in STEP_VARIANTS.values():
+        net = VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, **kwargs)
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 
         def step(net=net, opt=opt):
@@ -216,12 +221,12 @@ def section_step(repeats: int) -> List[dict]:
                 out = net(x, cond)
             nn.functional.l1_loss(out.float(), gt).backward()
             opt.step()
-        steps[impl] = step
-    tm, ts = alternate((steps['matrix'], steps['scipy']), repeats)
-    row = dict(patch=48, batch=16, dtype='bf16', matrix_s=tm, scipy_s=ts, auto=choose_dct_impl((16, 48, 48, 48)),
-               matrix_patches_per_s=16 / tm, scipy_patches_per_s=16 / ts)
-    print(f"step 16x48² bf16: matrix DCT {16 / tm:.1f} patches/s, scipy {16 / ts:.1f} patches/s, "
-          f"auto = {row['auto']}", flush=True)
+        steps.append(step)
+    times = dict(zip(STEP_VARIANTS, alternate(steps, repeats)))
+    row = dict(patch=48, batch=16, dtype='bf16', auto=choose_dct_impl((16, 48, 48, 48)),
+               **{f'{k}_s': t for k, t in times.items()}, **{f'{k}_patches_per_s': 16 / t for k, t in times.items()})
+    print('step 16x48² bf16 autocast: ' + ', '.join(f'{k} DCT {16 / t:.1f} patches/s' for k, t in times.items()) +
+          f", auto = {row['auto']}", flush=True)
     return [row]
 
 
@@ -368,7 +373,7 @@ def main() -> int:
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
-            'step': ['patch', 'batch', 'dtype', 'matrix_patches_per_s', 'scipy_patches_per_s', 'auto'],
+            'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_VARIANTS], 'auto'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
     for name, rows in results.items():
         print(f'\n### {name}\n\n' + table(rows, cols[name]))

@@ -206,3 +206,34 @@ def test_log_parametrisation_caps_k_finite():
 def test_unknown_k_param_is_rejected():
     with pytest.raises(ValueError, match='k_param'):
         Diffusivity(4, 2, param='linear')
+
+
+@pytest.mark.parametrize('impl', ['matrix', 'scipy'])
+def test_bf16_dct_only_where_asked_and_close_to_float32(impl):
+    """dtype=bfloat16 runs the cosine matrices in bf16 (error of the order of bf16 rounding);
+    the FFT paths ignore it and stay float32."""
+    torch.manual_seed(0)
+    x, k = torch.randn(2, 24, 40, 8), torch.rand(24, 40, 8) * 5
+    ref = heat_conduct(x, k, impl)
+    low = heat_conduct(x, k, impl, torch.bfloat16)
+    if impl == 'matrix':
+        assert low.dtype == torch.bfloat16
+        err = ((low.float() - ref).norm() / ref.norm()).item()
+        assert 1e-4 < err < 1e-2   # really computed in bf16, and still accurate to ~3 digits
+    else:
+        assert low.dtype == torch.float32 and torch.equal(low, ref)
+
+
+def test_dct_amp_follows_autocast_only():
+    from vheatir.archs.vheatir_arch import VHeatIR
+    torch.manual_seed(0)
+    net = VHeatIR(in_chans=1, embed_dim=8, depths=[1], cond_chans=1, fve_grid=4, dct_impl='matrix')
+    amp = VHeatIR(in_chans=1, embed_dim=8, depths=[1], cond_chans=1, fve_grid=4, dct_impl='matrix', dct_amp=True)
+    amp.load_state_dict(net.state_dict())
+    x, c = torch.rand(2, 1, 20, 24), torch.rand(2, 1)
+    with torch.no_grad():
+        assert torch.equal(amp(x, c), net(x, c))          # no autocast: float32 DCT, bit for bit
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            y_net, y_amp = net(x, c).float(), amp(x, c).float()
+    assert not torch.equal(y_net, y_amp)                   # autocast: the DCT really ran in bf16
+    torch.testing.assert_close(y_amp, y_net, atol=2e-2, rtol=0)
