@@ -11,8 +11,9 @@ and palette images. Each result is written as <output>/<name>.png, 16-bit when t
 Weights: by default the shipped weights in weights/manifest.json for the task and each image's
 colour mode (gray, or colour; a colour image with three equal channels counts as gray), or
 the specialist for one level where one ships and the level is known exactly (--sigma N,
---quality Q, or the quality read from a JPEG file's quantisation table). --weights FILE replaces them: give it once (used for every image; an image whose colour mode
-that file cannot handle is skipped) or twice, a gray and a colour file, to cover both.
+--quality Q, or the quality read from a JPEG file's quantisation table). --weights FILE
+replaces them: give it once (used for every image; an image whose colour mode that file cannot
+handle is skipped) or twice, a gray and a colour file, to cover both.
 
 Exit status: 0 when every image was restored, 1 on an error or when files were skipped,
 2 for invalid arguments.

@@ -10,16 +10,21 @@ published method (``docs/published.json``, PSNR only). Measured cells are "PSNR 
 stale and left out (named on stderr), so a table never mixes old scores with new weights.
 
 ``--readme`` replaces the text between ``<!-- results:<family> -->`` and
-``<!-- /results:<family> -->`` in the file (written to a temporary name, then renamed).
+``<!-- /results:<family> -->`` in the file (written atomically).
 """
 import argparse
 import glob
-import hashlib
 import json
 import os
 import re
 import sys
 from typing import Dict, List, Optional, Tuple
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
+from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.weights import sha256_of  # noqa: E402
 
 # family -> (sets, levels): the levels each table shows, the issue's benchmark grid.
 FAMILIES = {
@@ -30,13 +35,6 @@ FAMILIES = {
 }
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
-
-
-def _sha256(path: str) -> Optional[str]:
-    if not os.path.isfile(path):
-        return None
-    with open(path, 'rb') as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def model_label(data: dict) -> str:
@@ -69,7 +67,7 @@ def measured(files: List[str], root: str = ROOT) -> Tuple[Dict[str, Dict[tuple, 
         weights = data.get('weights')
         if weights and data.get('weights_sha256'):
             wpath = weights if os.path.isabs(weights) else os.path.join(root, weights)
-            if _sha256(wpath) != data['weights_sha256']:
+            if not os.path.isfile(wpath) or sha256_of(wpath) != data['weights_sha256']:
                 stale.append(path)
                 continue
         family = f"{data['task']}_{'color' if data.get('color') else 'gray'}"
@@ -139,10 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not done:
             print(f'error: {args.readme}: no <!-- results:<family> --> block to fill', file=sys.stderr)
             return 2
-        tmp = args.readme + '.tmp'
-        with open(tmp, 'w') as f:
-            f.write(text)
-        os.replace(tmp, args.readme)
+        atomic_write(args.readme, lambda f: f.write(text.encode()))
         print(f"rewrote {', '.join(done)} in {args.readme}")
     return 0
 
