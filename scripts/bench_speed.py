@@ -32,10 +32,10 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.complexity import count_flops  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
@@ -239,13 +239,6 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / min(ts) / 1e9
 
 
-def fft_flops(h: int, w: int, c: int) -> float:
-    """Real-FFT DCT pair (forward + inverse), both axes: ~2.5 N log2 N flops per real length-N FFT."""
-    import math
-    per_axis = lambda n, lines: lines * 2.5 * n * math.log2(max(n, 2))  # noqa: E731
-    return 2 * (per_axis(w, h * c) + per_axis(h, w * c))
-
-
 def section_flops(sizes: List[int], repeats: int) -> List[dict]:
     torch.manual_seed(0)
     net = vheatir_s()
@@ -253,22 +246,17 @@ def section_flops(sizes: List[int], repeats: int) -> List[dict]:
     rows = []
     for size in sizes:
         x, c = torch.rand(1, 3, size, size), torch.full((1, 1), 0.1)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
-            net(x, c)
-        counted = counter.get_total_flops()
-        n_hco = sum(len(g.blocks) for g in net.groups)
-        # FlopCounterMode sees the matrix DCT's matmuls but not FFTs: count those by formula.
-        extra = n_hco * fft_flops(size, size, 48) if choose_dct_impl((1, size, size, 48)) != 'matrix' else 0.0
+        flop = count_flops(net, 3, size)
         for amp in (False, True):
             def f():
                 with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
                     net(x, c)
             t, = alternate((f,), repeats)
-            gflops = (counted + extra) / t / 1e9
+            gflops = flop / t / 1e9
             peak = peak16 if amp else peak32
-            rows.append(dict(size=size, dtype='bf16' if amp else 'fp32', gflop=(counted + extra) / 1e9, seconds=t,
+            rows.append(dict(size=size, dtype='bf16' if amp else 'fp32', gflop=flop / 1e9, seconds=t,
                              gflops_per_s=gflops, matmul_peak=peak, fraction_of_peak=gflops / peak))
-            print(f"flops {size}² {'bf16' if amp else 'fp32'}: {(counted + extra) / 1e9:.1f} GFLOP in {t:.3f} s = "
+            print(f"flops {size}² {'bf16' if amp else 'fp32'}: {flop / 1e9:.1f} GFLOP in {t:.3f} s = "
                   f'{gflops:.1f} GFLOP/s ({100 * gflops / peak:.0f}% of matmul peak {peak:.0f})', flush=True)
     return rows
 

@@ -21,6 +21,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
+from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
 from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402
                              MANIFEST, read_manifest, sha256_of, update_manifest)
@@ -46,7 +47,9 @@ def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> t
         arch = info['arch']
         meta = {'weights': os.path.relpath(path), 'weights_sha256': sha256_of(path),
                 'weights_meta': info['meta'], 'weights_level': info['level']}
-    return net.to(device), {'arch': arch, **meta}
+    # FLOPs at 256 x 256: the cost column of the README's head-to-head table.
+    gflops = round(count_flops(net, 3 if color else 1, 256) / 1e9, 2)
+    return net.to(device), {'arch': arch, **meta, 'gflops_256': gflops}
 
 
 def record_in_manifest(info: dict, results: list, json_path: str, manifest: str) -> int:
@@ -111,7 +114,7 @@ def main() -> int:
         except (OSError, ValueError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
-        info.update(meta, parameters=sum(p.numel() for p in net.parameters()), amp=args.amp)
+        info.update(meta, parameters=count_params(net), amp=args.amp)
 
     results = []
     for name in sets:

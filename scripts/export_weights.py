@@ -36,6 +36,9 @@ def main() -> int:
                         help='the weights file this run started from (its provenance and iterations are carried over)')
     parser.add_argument('--level', type=float, default=None,
                         help='for a specialist trained at one level only: that sigma (0-255) or JPEG quality')
+    parser.add_argument('--label', default=None,
+                        help='name of a comparison model (e.g. "SwinIR-S (equal time)"): shown in result tables; '
+                             'a labelled entry is a task\'s default weights only when no unlabelled one is listed')
     parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
     args = parser.parse_args()
 
@@ -50,7 +53,7 @@ def main() -> int:
         if iterations is None:
             print('note: training iterations not recorded; pass --iterations N', file=sys.stderr)
     meta = {'option': args.option, 'checkpoint': args.checkpoint, 'iterations': iterations,
-            'wall_time_s': args.wall_time, 'train_data': args.data, 'command': args.command}
+            'wall_time_s': args.wall_time, 'train_data': args.data, 'command': args.command, 'label': args.label}
     meta = {k: v for k, v in meta.items() if v is not None}
     if args.continued_from:
         try:
@@ -72,6 +75,8 @@ def main() -> int:
         return 1
     entry['training'] = {k: meta[k] for k in ('command', 'train_data', 'iterations', 'total_iterations',
                                               'wall_time_s', 'total_wall_time_s') if k in meta}
+    if args.label:
+        entry['label'] = args.label
     if 'continued_from' in meta:
         entry['training']['continued_from'] = {k: meta['continued_from'].get(k) for k in ('file', 'sha256')}
     if not args.no_manifest:

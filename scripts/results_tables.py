@@ -8,6 +8,8 @@ level, a column per model measured by ``scripts/benchmark.py`` (``docs/results/*
 published method (``docs/published.json``, PSNR only). Measured cells are "PSNR / SSIM", with
 "/ PSNR-B" for JPEG. A JSON whose weights file no longer has the sha256 it was measured with is
 stale and left out (named on stderr), so a table never mixes old scores with new weights.
+A fifth table, ``headtohead``, puts every model measured on BSD68 at σ25 side by side with
+its parameters, FLOPs at 256², training iterations and seconds, and seconds per image.
 
 ``--readme`` replaces the text between ``<!-- results:<family> -->`` and
 ``<!-- /results:<family> -->`` in the file (written atomically).
@@ -51,13 +53,21 @@ def model_label(data: dict) -> str:
     return label
 
 
-def measured(files: List[str], root: str = ROOT) -> Tuple[Dict[str, Dict[tuple, dict]], List[str]]:
-    """Mean scores per family, label and (set, level) from benchmark JSONs; and the stale files.
+def training_cost(meta: dict) -> Tuple[Optional[int], Optional[float]]:
+    """(iterations, wall seconds) of a weights file's whole training chain, from its meta."""
+    return (meta.get('total_iterations', meta.get('iterations')),
+            meta.get('total_wall_time_s', meta.get('wall_time_s')))
 
-    Returns ({family: {label: {(set, level): mean dict}}}, [stale file]). A later file wins
-    over an earlier one for the same cell.
+
+def measured(files: List[str], root: str = ROOT) -> Tuple[dict, dict, List[str]]:
+    """Mean scores and model facts per family and label from benchmark JSONs; and the stale files.
+
+    Returns ({family: {label: {(set, level): mean dict with 'seconds'}}},
+    {family: {label: {'params', 'gflops_256', 'iterations', 'train_s'}}}, [stale file]);
+    facts a JSON does not hold are None. A later file wins over an earlier one for the same cell.
     """
     table: Dict[str, Dict[str, Dict[tuple, dict]]] = {}
+    models: Dict[str, Dict[str, dict]] = {}
     stale = []
     for path in files:
         with open(path) as f:
@@ -71,10 +81,16 @@ def measured(files: List[str], root: str = ROOT) -> Tuple[Dict[str, Dict[tuple, 
                 stale.append(path)
                 continue
         family = f"{data['task']}_{'color' if data.get('color') else 'gray'}"
-        cells = table.setdefault(family, {}).setdefault(model_label(data), {})
+        label = model_label(data)
+        cells = table.setdefault(family, {}).setdefault(label, {})
         for r in data['results']:
             cells[(r['set'], int(round(float(r['level']))))] = dict(r['mean'], seconds=r.get('seconds_per_image'))
-    return table, stale
+        iterations, train_s = training_cost(data.get('weights_meta') or {})
+        facts = models.setdefault(family, {}).setdefault(label, {})
+        new = {'params': data.get('parameters'), 'gflops_256': data.get('gflops_256'),
+               'iterations': iterations, 'train_s': train_s}
+        facts.update({k: v for k, v in new.items() if v is not None or k not in facts})
+    return table, models, stale
 
 
 def _cell(mean: Optional[dict], jpeg: bool) -> str:
@@ -104,6 +120,30 @@ def markdown_table(family: str, scores: Dict[str, Dict[tuple, dict]], published:
     return '\n'.join(lines) + f'\n\n(measured: {metric}; published: PSNR dB; {MISSING}: not measured yet)'
 
 
+def head_to_head(scores: Dict[str, Dict[tuple, dict]], models: Dict[str, dict],
+                 set_name: str = 'BSD68', level: int = 25) -> str:
+    """Markdown table of every model measured on ``set_name`` at σ ``level`` (gray denoising):
+    parameters, GFLOPs of one 256 x 256 image, training iterations and wall seconds, PSNR /
+    SSIM and seconds per image; best PSNR first."""
+    def num(value, fmt: str) -> str:
+        return MISSING if value is None else format(value, fmt)
+
+    rows = []
+    for label, cells in scores.items():
+        cell = cells.get((set_name, level))
+        if cell is None or label == 'input':
+            continue
+        facts = models.get(label, {})
+        rows.append((cell['psnr'], [label, num(facts.get('params'), ','), num(facts.get('gflops_256'), '.1f'),
+                                    num(facts.get('iterations'), ','), num(facts.get('train_s'), ',.0f'),
+                                    _cell(cell, False), num(cell.get('seconds'), '.2f')]))
+    head = ['model', 'parameters', 'GFLOPs (256²)', 'training iterations', 'training s',
+            f'{set_name} σ{level} PSNR / SSIM', 's / image']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines += ['| ' + ' | '.join(row) + ' |' for _, row in sorted(rows, key=lambda r: -r[0])]
+    return '\n'.join(lines)
+
+
 def replace_blocks(text: str, blocks: Dict[str, str]) -> Tuple[str, List[str]]:
     """``text`` with each ``<!-- results:F -->...<!-- /results:F -->`` body replaced; and the F done."""
     done = []
@@ -124,10 +164,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
     with open(args.published) as f:
         published = json.load(f)
-    scores, stale = measured(files)
+    scores, models, stale = measured(files)
     for path in stale:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
+    blocks['headtohead'] = head_to_head(scores.get('denoise_gray', {}), models.get('denoise_gray', {}))
     for family, body in blocks.items():
         print(f'## {family}\n\n{body}\n')
     if args.readme:

@@ -152,7 +152,7 @@ def test_benchmark_script_errors_are_one_line(odd_gray_set):
 
 def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    from results_tables import markdown_table, measured, replace_blocks
+    from results_tables import head_to_head, markdown_table, measured, replace_blocks
     (tmp_path / 'w.pth').write_bytes(b'current weights')
     sha = hashlib.sha256(b'current weights').hexdigest()
 
@@ -166,15 +166,26 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     files = [result('input', 20.5), result('bm3d', 28.6),
              result('vheatir', 28.9, arch='VHeatIR', weights='w.pth', weights_sha256=sha),
              result('vheatir', 99.0, arch='VHeatIR', weights='w.pth', weights_sha256='0' * 64),  # stale
-             result('vheatir', 29.1, arch='VHeatIR', weights='w.pth', weights_sha256=sha, weights_level=25)]
-    scores, stale = measured(files, root=str(tmp_path))
+             result('vheatir', 29.1, arch='VHeatIR', weights='w.pth', weights_sha256=sha, weights_level=25),
+             result('swinir', 28.7, arch='SwinIR', weights='w.pth', weights_sha256=sha, parameters=348745,
+                    gflops_256=23.45, weights_meta={'label': 'SwinIR-S (equal time)', 'iterations': 1950,
+                                                    'wall_time_s': 7000.4})]
+    scores, models, stale = measured(files, root=str(tmp_path))
     assert stale == [files[3]]
     gray = scores['denoise_gray']
-    assert sorted(gray) == ['BM3D (ours)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
+    assert sorted(gray) == ['BM3D (ours)', 'SwinIR-S (equal time)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
     table = markdown_table('denoise_gray', gray, {'denoise_gray': {'SwinIR': {'BSD68': {'25': 29.5}}}})
     row = next(line for line in table.splitlines() if line.startswith('| BSD68, 25 '))
-    assert row == '| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.90 / 0.5000 | 29.10 / 0.5000 | 29.50 |'
-    assert '| BSD68, 15 | — | — | — | — | 31.97' not in table and '| BSD68, 15 | — | — | — | — | — |' in table
+    assert row == ('| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.70 / 0.5000 | 28.90 / 0.5000 '
+                   '| 29.10 / 0.5000 | 29.50 |')
+    assert '| BSD68, 15 | — | — | — | — | — | 31.97' not in table and '| BSD68, 15 | — | — | — | — | — | — |' in table
+
+    # Head-to-head: best PSNR first, the input left out, facts a JSON lacks shown as missing.
+    lines = head_to_head(gray, models['denoise_gray']).splitlines()
+    assert [line.split(' | ')[0] for line in lines[2:]] == [
+        '| vHeatIR-S (σ25 only)', '| vHeatIR-S', '| SwinIR-S (equal time)', '| BM3D (ours)']
+    assert lines[4] == '| SwinIR-S (equal time) | 348,745 | 23.4 | 1,950 | 7,000 | 28.70 / 0.5000 | 1.00 |'
+    assert lines[5] == '| BM3D (ours) | — | — | — | — | 28.60 / 0.5000 | 1.00 |'
 
     readme = 'intro\n<!-- results:denoise_gray -->\nold table\n<!-- /results:denoise_gray -->\nend\n'
     once, done = replace_blocks(readme, {'denoise_gray': table})

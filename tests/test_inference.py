@@ -121,6 +121,9 @@ def test_level_specialists_are_chosen_only_for_their_exact_level(weights, tmp_pa
     assert os.path.samefile(default_weights('jpeg', 'gray', manifest, level=10), tmp_path / 'q10.pth')
     for level in (None, 20):
         assert os.path.samefile(default_weights('jpeg', 'gray', manifest, level=level), tmp_path / 'all.pth')
+    # a labelled comparison snapshot listed last is still never the default while 'all' is listed
+    update_manifest(dict(blind, file='zz_snapshot.pth', label='vHeatIR-S (2k it)'), manifest)
+    assert os.path.samefile(default_weights('jpeg', 'gray', manifest), tmp_path / 'all.pth')
     # restore() passes a level on only when it was given, never when it was estimated
     image = jpeg_compress(sample_image('camera', True)[:64, :64], 10)
     assert _condition('jpeg', image, None, 10) == (0.10, 10)

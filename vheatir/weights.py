@@ -176,12 +176,15 @@ def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str =
     Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count. ``level``
     (a sigma on 0-255 or a JPEG quality, known exactly) picks the specialist for that level
     when one is listed; otherwise, and when ``level`` is None, the model of every level (no
-    ``level`` in its entry). The last matching entry wins. Raises FileNotFoundError naming
-    the pair when none is listed, or naming the file when the entry points to a missing file.
+    ``level`` in its entry). Entries with a ``label`` (comparison models such as a
+    same-budget snapshot) count only when no unlabelled one is listed. The last matching
+    entry wins. Raises FileNotFoundError naming the pair when none is listed, or naming
+    the file when the entry points to a missing file.
     """
     _check_task_color(task, color)
     pair = [e for e in read_manifest(manifest)
             if e.get('task') == task and e.get('color') == color and e.get('arch', DEFAULT_ARCH) == arch]
+    pair = [e for e in pair if 'label' not in e] or pair  # labelled = comparison snapshots
     matches = [e for e in pair if level is not None and e.get('level') == level] or \
         [e for e in pair if e.get('level') is None]
     if not matches:
