@@ -7,9 +7,9 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   op   HeatBlock vs basicsr's SwinTransformerBlock: forward and forward+backward, fp32 and bf16.
   net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
   dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft, and what dct_impl='auto' picks.
-  step  one vHeatIR-S training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) with the
-       cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft: patches per second,
-       and what dct_impl='auto' picks.
+  step  one gray training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) of vHeatIR-S with
+       the cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft, and of SwinIR-S
+       (the same-budget baseline): patches per second, and what dct_impl='auto' picks.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
   big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
        memory budget and automatic tiling), in a child process: seconds and peak RSS.
@@ -39,6 +39,7 @@ from vheatir.complexity import count_flops  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
+from vheatir.archs.window_pad import forward_padded  # noqa: E402
 
 WIDTH, MLP_RATIO, WINDOW, HEADS = 48, 2.0, 8, 3
 PAGE = os.sysconf('SC_PAGE_SIZE')
@@ -148,9 +149,9 @@ def vheatir_s() -> VHeatIR:
     return VHeatIR(in_chans=3, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1).eval()
 
 
-def swinir_like() -> nn.Module:
+def swinir_like(in_chans: int = 3) -> nn.Module:
     # basicsr's SwinIR at about vHeatIR-S's parameter count: no upsampler, upscale 1, window 8.
-    return SwinIR(upscale=1, in_chans=3, img_size=64, window_size=WINDOW, img_range=1.0, depths=[3, 3, 3, 3],
+    return SwinIR(upscale=1, in_chans=in_chans, img_size=64, window_size=WINDOW, img_range=1.0, depths=[3, 3, 3, 3],
                   embed_dim=48, num_heads=[HEADS] * 4, mlp_ratio=MLP_RATIO, upsampler='', resi_connection='1conv').eval()
 
 
@@ -203,29 +204,37 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
     return rows
 
 
-STEP_VARIANTS = {'matrix': dict(dct_impl='matrix'), 'matrix_bf16': dict(dct_impl='matrix', dct_amp=True),
-                 'scipy': dict(dct_impl='scipy')}
+STEP_NAMES = ('matrix', 'matrix_bf16', 'scipy', 'swinir')
+
+
+def step_networks() -> Dict[str, nn.Module]:
+    """The training-step contenders (gray, in training mode): vHeatIR-S with each DCT path and SwinIR-S."""
+    def heat(**kwargs) -> nn.Module:
+        return VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, **kwargs)
+    nets = (heat(dct_impl='matrix'), heat(dct_impl='matrix', dct_amp=True), heat(dct_impl='scipy'),
+            swinir_like(in_chans=1).train())
+    return dict(zip(STEP_NAMES, nets))
 
 
 def section_step(repeats: int) -> List[dict]:
     torch.manual_seed(0)
     x, gt, cond = torch.rand(16, 1, 48, 48), torch.rand(16, 1, 48, 48), torch.rand(16, 1)
+    nets = step_networks()
     steps = []
-    for kwargs in STEP_VARIANTS.values():
-        net = VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, **kwargs)
+    for net in nets.values():
         opt = torch.optim.Adam(net.parameters(), lr=1e-4)
 
         def step(net=net, opt=opt):
             opt.zero_grad(set_to_none=True)
             with torch.autocast('cpu', dtype=torch.bfloat16):
-                out = net(x, cond)
+                out = forward_padded(net, x, cond)
             nn.functional.l1_loss(out.float(), gt).backward()
             opt.step()
         steps.append(step)
-    times = dict(zip(STEP_VARIANTS, alternate(steps, repeats)))
+    times = dict(zip(nets, alternate(steps, repeats)))
     row = dict(patch=48, batch=16, dtype='bf16', auto=choose_dct_impl((16, 48, 48, 48)),
                **{f'{k}_s': t for k, t in times.items()}, **{f'{k}_patches_per_s': 16 / t for k, t in times.items()})
-    print('step 16x48² bf16 autocast: ' + ', '.join(f'{k} DCT {16 / t:.1f} patches/s' for k, t in times.items()) +
+    print('step 16x48² bf16 autocast: ' + ', '.join(f'{k} {16 / t:.1f} patches/s' for k, t in times.items()) +
           f", auto = {row['auto']}", flush=True)
     return [row]
 
@@ -361,7 +370,7 @@ def main() -> int:
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
-            'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_VARIANTS], 'auto'],
+            'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
     for name, rows in results.items():
         print(f'\n### {name}\n\n' + table(rows, cols[name]))

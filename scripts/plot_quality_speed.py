@@ -4,33 +4,38 @@
     python scripts/plot_quality_speed.py --set CBSD68 --level 25 --out docs/quality_speed_CBSD68_s25.png
 
 Reads the files written by ``scripts/benchmark.py`` (``--results``, default docs/results/*.json),
-keeps those with a result for ``--set`` at ``--level``, and draws mean PSNR (dB) against mean
+keeps those with a result for ``--set`` at ``--level`` (named, and stale ones left out, as in the
+README tables), and draws mean PSNR (dB) against mean
 seconds per image on a log axis; the degraded input (``--model input``) is drawn as a horizontal
 line. Seconds are whatever each benchmark run measured on its machine: compare points from runs
 on the same machine only. Prints the points as a markdown table.
 """
 import argparse
 import glob
-import json
 import os
 import sys
 from typing import List, Optional
 
+from results_tables import measured
+
 
 def points(files: List[str], set_name: str, level: float) -> List[dict]:
-    """One dict per (file, model) with a result for ``set_name`` at ``level``: label, psnr, seconds."""
+    """One dict per model with a result for ``set_name`` at ``level``: label, model, psnr, seconds.
+
+    Models are named and stale JSONs left out as in the README tables
+    (:func:`results_tables.measured`); ``model`` is 'input' for the degraded input.
+    """
+    scores, models, _ = measured(files)
     rows = []
-    for path in files:
-        with open(path) as f:
-            data = json.load(f)
-        for r in data.get('results', []):
-            if r.get('set') == set_name and float(r.get('level', -1)) == float(level):
-                params = data.get('parameters')
-                label = data.get('arch') or data.get('model', '?')
-                if params:
-                    label += f' ({params / 1e3:.0f}k params)'
-                rows.append(dict(label=label, model=data.get('model'), psnr=r['mean']['psnr'],
-                                 seconds=r['seconds_per_image'], file=path))
+    for family, labels in scores.items():
+        for label, cells in labels.items():
+            cell = cells.get((set_name, int(round(level))))
+            if cell is None:
+                continue
+            params = models[family][label].get('params')
+            rows.append(dict(label=label + (f' ({params / 1e3:.0f}k params)' if params else ''),
+                             model='input' if label == 'input' else label, psnr=cell['psnr'],
+                             seconds=cell['seconds']))
     return rows
 
 
@@ -67,9 +72,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     fig.savefig(out, dpi=110)
-    print('| model | PSNR (dB) | s/image | JSON |\n|---|---|---|---|')
+    print('| model | PSNR (dB) | s/image |\n|---|---|---|')
     for r in rows:
-        print(f"| {r['label']} | {r['psnr']:.2f} | {r['seconds']:.2f} | {r['file']} |")
+        print(f"| {r['label']} | {r['psnr']:.2f} | {r['seconds']:.2f} |")
     print(f'\nwrote {out}')
     return 0
 

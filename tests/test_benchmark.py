@@ -131,7 +131,7 @@ def test_benchmark_script_end_to_end(odd_gray_set):
     from plot_quality_speed import points
     jsons = [str(wd / f) for f in ('input.json', 'bm3d.json', 'swinir.json')]
     drawn = points(jsons, 'odd', 25)
-    assert [r['model'] for r in drawn] == ['input', 'bm3d', 'swinir']
+    assert [r['model'] for r in drawn] == ['input', 'BM3D (ours)', 'SwinIR-S']
     assert drawn[1]['psnr'] == bm3d['results'][0]['mean']['psnr']
     assert plot_quality_speed.main(['--set', 'odd', '--level', '25', '--results', *jsons,
                                     '--out', str(wd / 'qs.png')]) == 0
