@@ -181,7 +181,10 @@ def test_swinir_weights_load_but_restore_refuses_them(tmp_path):
     torch.save({'params': SwinIR(**net_g).state_dict()}, tmp_path / 'net_g_3.pth')
     entry = export_weights(str(tmp_path / 'net_g_3.pth'), str(tmp_path / 'swinir.yml'), str(tmp_path / 's.pth'),
                            'denoise', 'gray')
-    assert entry['arch'] == 'SwinIR'
+    assert entry['arch'] == 'SwinIR' and entry['params'] == sum(p.numel() for p in SwinIR(**net_g).parameters())
+    index = torch.load(tmp_path / 's.pth', weights_only=True)['params']['layers.0.residual_group.blocks.0.attn.'
+                                                                        'relative_position_index']
+    assert index.dtype == torch.int64  # integer buffers are not halved
     net, info = load_network(str(tmp_path / 's.pth'))
     assert isinstance(net, SwinIR) and info['arch'] == 'SwinIR'
     manifest = str(tmp_path / 'manifest.json')

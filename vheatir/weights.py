@@ -7,7 +7,7 @@ A weights file is a ``torch.save``'d plain dict (loadable with ``weights_only=Tr
      'color': 'gray' | 'color',
      'arch': name in BasicSR's ARCH_REGISTRY ('VHeatIR' when absent; 'SwinIR' for baselines),
      'network_g': {keyword arguments of that arch, without 'type'},
-     'params': state_dict with float16 tensors,
+     'params': state_dict, floating tensors in float16 (integer buffers as they are),
      'meta': {free dict: option file, iterations, training data, wall time, ...},
      'level': optional: the one sigma (0-255) or JPEG quality the model was fine-tuned for}
 
@@ -110,7 +110,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
     Returns:
         The manifest entry: task, color, arch, file (relative to ``weights/`` when inside it),
         option, iterations (``meta['total_iterations']`` for a continued run, else
-        ``meta['iterations']``, or None), params (count), sha256 and
+        ``meta['iterations']``, or None), params (count of learnable parameters), sha256 and
         size_bytes of the written file, and level when given.
     """
     _check_task_color(task, color)
@@ -118,7 +118,9 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
     if net_opt.get('in_chans', 3) != IN_CHANS[color]:
         raise ValueError(f'{option_file}: network_g.in_chans={net_opt.get("in_chans", 3)} '
                          f'does not match color={color!r}')
-    params = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()}
+    # Integer buffers (SwinIR's relative-position index) keep their dtype: only weights are halved.
+    params = {k: (v.detach().to(torch.float16) if v.is_floating_point() else v.detach()).contiguous()
+              for k, v in net.state_dict().items()}
 
     meta = dict(meta or {})
     meta.setdefault('option', _relpath_if_inside(option_file, ROOT))
@@ -133,7 +135,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
              'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
              'option': meta['option'],
              'iterations': meta.get('total_iterations', meta.get('iterations')),
-             'params': sum(v.numel() for v in params.values()),
+             'params': sum(p.numel() for p in net.parameters()),  # buffers (masks, indices) excluded
              'sha256': sha256_of(out_path),
              'size_bytes': os.path.getsize(out_path)}
     if level is not None:
