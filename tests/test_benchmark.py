@@ -192,3 +192,26 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     assert done == ['denoise_gray'] and 'old table' not in once and once.endswith('-->\nend\n')
     assert replace_blocks(once, {'denoise_gray': table})[0] == once   # idempotent
     assert replace_blocks('no markers', {'denoise_gray': table}) == ('no markers', [])
+
+
+def test_step_rates_from_training_logs(tmp_path, capsys):
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    import step_rates
+
+    def log(name, seconds_per_100):
+        t = 0
+        lines = ['2026-11-24 10:00:00,000 INFO: Start training from epoch: 0, iter: 0']
+        for i, dt in enumerate(seconds_per_100, start=1):
+            t += dt
+            lines.append(f'2026-11-24 10:{t // 60:02d}:{t % 60:02d},123 INFO: [train..][epoch:  0, '
+                         f'iter: {i * 100:>7,}, lr:(1e-04,)] [eta: 0:01:00] l_pix: 1e-02')
+        (tmp_path / name).write_text('\n'.join(lines) + '\n')
+        return str(tmp_path / name)
+
+    fast = log('fast.log', [100, 100, 100, 300])     # a validation pause: the median ignores it
+    slow = log('slow.log', [200, 200, 200])
+    assert step_rates.interval_rates(fast) == [1.0, 1.0, 3.0]  # the start line is not a print point
+    assert step_rates.main([f'A={fast}', f'B={slow}', '--budget', 'A:500']) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == '| A | 3 | 1.00 | 500 |' and out[3] == '| B | 2 | 2.00 | 250 |'
+    assert step_rates.main([f'A={tmp_path / "none.log"}']) == 2

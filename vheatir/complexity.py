@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .archs.heat_ops import choose_dct_impl
+from .archs.heat_ops import resolve_dct_impl
 from .archs.vheatir_arch import HeatConduction
 from .archs.window_pad import forward_padded
 
@@ -45,13 +45,13 @@ def count_flops(net: nn.Module, in_chans: int, size: int = 256, cond: Optional[f
 
     def add_fft(module: HeatConduction, inputs: tuple) -> None:
         b, h, w, c = inputs[0].shape
-        impl = choose_dct_impl((b, h, w, c)) if module.dct_impl == 'auto' else module.dct_impl
-        if impl != 'matrix':
+        if resolve_dct_impl(module.dct_impl, inputs[0]) != 'matrix':
             fft_flops.append(b * fft_dct_flops(h, w, c))
 
     hooks = [m.register_forward_pre_hook(add_fft) for m in net.modules() if isinstance(m, HeatConduction)]
-    x = torch.rand(1, in_chans, size, size)
-    c = None if cond is None else torch.full((1, 1), cond)
+    device = next(net.parameters()).device
+    x = torch.rand(1, in_chans, size, size, device=device)
+    c = None if cond is None else torch.full((1, 1), cond, device=device)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
             forward_padded(net, x, c)

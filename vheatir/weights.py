@@ -29,6 +29,7 @@ import yaml
 from basicsr.utils.registry import ARCH_REGISTRY
 
 from .compat import atomic_write
+from .complexity import count_params
 
 FORMAT = 'vheatir-weights-v1'
 DEFAULT_ARCH = 'VHeatIR'
@@ -135,7 +136,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
              'file': _relpath_if_inside(out_path, WEIGHTS_DIR),
              'option': meta['option'],
              'iterations': meta.get('total_iterations', meta.get('iterations')),
-             'params': sum(p.numel() for p in net.parameters()),  # buffers (masks, indices) excluded
+             'params': count_params(net),  # buffers (masks, indices) excluded
              'sha256': sha256_of(out_path),
              'size_bytes': os.path.getsize(out_path)}
     if level is not None:

@@ -192,8 +192,13 @@ def choose_dct_impl(shape: Sequence[int], device: torch.device = torch.device('c
 _DCT2 = {'matrix': _dct2_matrix, 'fft': _dct2_fft, 'scipy': _dct2_scipy}
 
 
+def resolve_dct_impl(impl: str, x: Tensor) -> str:
+    """The DCT path that runs for ``impl`` on x (B, H, W, C): 'auto' resolved by :func:`choose_dct_impl`."""
+    return choose_dct_impl(x.shape, x.device) if impl == 'auto' else impl
+
+
 def _transform(x: Tensor, impl: str, inverse: bool, dtype: torch.dtype) -> Tensor:
-    impl = choose_dct_impl(x.shape, x.device) if impl == 'auto' else impl
+    impl = resolve_dct_impl(impl, x)
     return _DCT2[impl](x.to(dtype if impl == 'matrix' else torch.float32), inverse)
 
 
