@@ -24,6 +24,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
@@ -79,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='tile side in px (default: whole image when it fits in memory, else automatic tiles)')
     parser.add_argument('--tile-overlap', type=_int_at_least(0), default=32, help='tile overlap in px (default 32)')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
+    parser.add_argument('--amp', choices=('bf16', 'fp16'), default=None,
+                        help='run the network under autocast in this dtype (default float32); '
+                             'an image that comes out non-finite is redone in float32')
     parser.add_argument('--weights', action='append', metavar='FILE',
                         help='weights file instead of the shipped ones; give twice for a gray and a colour file')
     parser.add_argument('--recursive', action='store_true', help='also restore images in subfolders')
@@ -303,8 +307,12 @@ def main(argv=None) -> int:
             weights_path = shipped[mode, level]
 
         try:
-            result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,
-                                 device=device, tile=args.tile, tile_overlap=args.tile_overlap)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always')
+                result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,
+                                     device=device, tile=args.tile, tile_overlap=args.tile_overlap, amp=args.amp)
+            for warning in caught:
+                note(f'{path}: {warning.message}')
             write_png(out, result)
         except (ValueError, RuntimeError, MemoryError, OSError) as err:
             skip(path, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)

@@ -11,6 +11,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        the cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft, and of SwinIR-S
        (the same-budget baseline): patches per second, and what dct_impl='auto' picks.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
+  flop_ratio  FLOPs of each side of the op (``--sizes``) and net (``--flops-sizes``) comparisons,
+       forward: the speed-up that equal efficiency would give. Counts only, no timing.
   big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
        memory budget and automatic tiling), in a child process: seconds and peak RSS.
 Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
@@ -35,7 +37,7 @@ from torch import nn  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.compat import atomic_write  # noqa: E402
-from vheatir.complexity import count_flops  # noqa: E402
+from vheatir.complexity import count_flops, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
@@ -239,6 +241,26 @@ def section_step(repeats: int) -> List[dict]:
     return [row]
 
 
+def section_flop_ratio(op_sizes: List[int], net_sizes: List[int]) -> List[dict]:
+    """Arithmetic of each side of the op and net comparisons: the speed-up if both ran equally efficiently."""
+    torch.manual_seed(0)
+    rows = []
+    for size in op_sizes:
+        heat, swin = HeatBlockOp(), SwinBlockOp(size)
+        x = torch.randn(1, size, size, WIDTH)
+        rows.append(dict(level='block', size=size, heat_gflop=flops_of(heat, lambda: heat(x)) / 1e9,
+                         swin_gflop=flops_of(swin, lambda: swin(x)) / 1e9))
+    heat, swin = vheatir_s(), swinir_like()
+    for size in net_sizes:
+        rows.append(dict(level='network', size=size, heat_gflop=count_flops(heat, 3, size) / 1e9,
+                         swin_gflop=count_flops(swin, 3, size, cond=None) / 1e9))
+    for row in rows:
+        row['flop_ratio'] = row['swin_gflop'] / row['heat_gflop']
+        print(f"flops {row['level']} {row['size']}²: heat {row['heat_gflop']:.2f}, swin {row['swin_gflop']:.2f} GFLOP "
+              f"(swin/heat {row['flop_ratio']:.2f})", flush=True)
+    return rows
+
+
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
     a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     a @ b
@@ -337,7 +359,7 @@ def plot(results: Dict[str, List[dict]], path: str) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--sections', default='dct,op,net,step,flops')
+    p.add_argument('--sections', default='dct,op,net,step,flops,flop_ratio')
     p.add_argument('--sizes', default='64,128,256,512,1024', help='operator sizes (fwd and fwd+bwd)')
     p.add_argument('--fwd-only-sizes', default='2048', help='operator sizes timed forward only')
     p.add_argument('--net-sizes', default='256,512,1024')
@@ -362,6 +384,8 @@ def main() -> int:
         results['step'] = section_step(args.repeats)
     if 'flops' in sections:
         results['flops'] = section_flops(ints(args.flops_sizes), args.repeats)
+    if 'flop_ratio' in sections:
+        results['flop_ratio'] = section_flop_ratio(ints(args.sizes), ints(args.flops_sizes))
 
     if 'big' in sections:
         results['big'] = section_big()
@@ -371,6 +395,7 @@ def main() -> int:
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
             'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
+            'flop_ratio': ['level', 'size', 'heat_gflop', 'swin_gflop', 'flop_ratio'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
     for name, rows in results.items():
         print(f'\n### {name}\n\n' + table(rows, cols[name]))

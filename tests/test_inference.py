@@ -260,6 +260,38 @@ def test_tiles_blend_to_the_whole_image_result(weights, gray):
     assert 0 < np.abs(auto - whole).max() < 0.01
 
 
+@pytest.fixture(scope='module')
+def fp16_overflow(weights, tmp_path_factory):
+    """A gray denoising weights file whose features overflow fp16 (and never float32) on real images.
+
+    Its first conv sums 3x3 pixels with weight 2e4: ~1e5 on mid-gray areas, past fp16's 65504.
+    """
+    folder = tmp_path_factory.mktemp('overflow')
+    ckpt = torch.load(weights['gray_ckpt'])
+    ckpt['params_ema']['conv_first.weight'].fill_(2e4)
+    torch.save(ckpt, folder / 'net_g_big.pth')
+    export_weights(str(folder / 'net_g_big.pth'), weights['gray_opt'], str(folder / 'big.pth'), 'denoise', 'gray',
+                   {'iterations': 1})
+    return str(folder / 'big.pth')
+
+
+def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow):
+    img = noisy_uint8('camera', True, 64)
+    plain = restore(img, sigma=25, weights=weights['gray'])
+    half = restore(img, sigma=25, weights=weights['gray'], amp='bf16')
+    # bf16 keeps 8 bits of mantissa: a few 8-bit levels at most on this tiny model (measured 2).
+    assert half.dtype == np.uint8 and np.abs(half.astype(int) - plain).max() <= 3
+    with pytest.raises(ValueError, match='amp'):
+        restore(img, sigma=25, weights=weights['gray'], amp='fp8')
+
+    imgf = img.astype(np.float32) / 255
+    reference = restore(imgf, sigma=25, weights=fp16_overflow)
+    assert np.isfinite(reference).all()
+    with pytest.warns(UserWarning, match='fp16 autocast gave non-finite values'):
+        redone = restore(imgf, sigma=25, weights=fp16_overflow, amp='fp16')
+    assert np.array_equal(redone, reference)
+
+
 # ------------------------------------------------------------------ estimators
 @pytest.mark.parametrize('gray', [True, False])
 def test_noise_sigma_estimate(gray):
@@ -333,6 +365,15 @@ def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
     assert "restored 6 of 7 image(s)" in proc.stdout, proc.stdout  # corrupt.png was the 7th
 
 
+def test_cli_amp_falls_back_to_float32_per_image(fp16_overflow, tmp_path):
+    cv2.imwrite(str(tmp_path / 'a.png'), crop('camera', True, 48))
+    proc = run_cli('--task', 'denoise', '--input', tmp_path / 'a.png', '--output', tmp_path / 'out', '--sigma', '25',
+                   '--weights', fp16_overflow, '--amp', 'fp16')
+    assert proc.returncode == 0, proc.stderr
+    assert 'a.png: fp16 autocast gave non-finite values; restored in float32 instead' in proc.stdout
+    assert (tmp_path / 'out' / 'a.png').is_file()
+
+
 def test_cli_errors_are_one_line(weights, tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'a.png').write_bytes(cv2.imencode('.png', np.zeros((8, 8), np.uint8))[1].tobytes())
@@ -346,6 +387,6 @@ def test_cli_errors_are_one_line(weights, tmp_path):
         proc = run_cli('--task', 'denoise', *args)
         assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
         assert proc.stderr.startswith('error: ')
-    for args in (('--sigma', '-3'), ('--task', 'jpeg', '--quality', '0')):
+    for args in (('--sigma', '-3'), ('--task', 'jpeg', '--quality', '0'), ('--amp', 'fp8')):
         proc = run_cli('--task', 'denoise', '--input', tmp_path / 'a.png', *args)
         assert proc.returncode == 2 and 'usage:' in proc.stderr

@@ -35,6 +35,8 @@ PEAK_FEATURE_MAPS = 24.0
 DEFAULT_BUDGET_CAP_GB = 8.0
 MIN_AUTO_TILE = 64
 
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
 _MODELS: Dict[Tuple[str, int, str], Tuple[torch.nn.Module, Dict[str, Any]]] = {}
 
 
@@ -398,7 +400,7 @@ def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
 def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
             quality: Union[int, str, None] = 'auto', weights: Weights = None, device: str = 'auto',
             tile: Optional[int] = None, tile_overlap: int = 32,
-            memory_budget_gb: Optional[float] = None) -> np.ndarray:
+            memory_budget_gb: Optional[float] = None, amp: Optional[str] = None) -> np.ndarray:
     """Denoise or JPEG-deblock one image; returns an array of the same shape and dtype.
 
     Args:
@@ -421,6 +423,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
         memory_budget_gb: memory allowed for one forward pass; default
             min(0.5 * available memory, 8 GB).
+        amp: None (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
+            (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
+            the image is restored again in float32, with a warning, so the output is never NaN.
 
     Returns:
         The restored image, same shape and dtype; integers rounded and clipped to their range,
@@ -435,6 +440,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f'tile_overlap must be an integer in [0, tile), got {tile_overlap!r}')
     if memory_budget_gb is not None and not memory_budget_gb > 0:
         raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
+    if amp is not None and amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
     cond_value, level = _condition(task, image, sigma, quality)
     device = resolve_device(device)
     net, info = load_model(select_weights(image, task, weights, device, level), device)
@@ -452,11 +459,17 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     if tile is None and estimate_peak_bytes(h, w, embed_dim) > budget:
         tile = _auto_tile(embed_dim, budget)
         tile_overlap = min(tile_overlap, tile // 4)  # small automatic tiles: keep the recomputed share <= 1/4
-    with torch.inference_mode():
-        if tile is None or (tile >= h and tile >= w):
-            y = net(x, cond).float()
-        else:
-            y = _forward_tiled(net, x, cond, int(tile), int(tile_overlap))
+
+    def forward(dtype: Optional[torch.dtype]) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=dtype,
+                                                    enabled=dtype is not None):
+            if tile is None or (tile >= h and tile >= w):
+                return net(x, cond).float()
+            return _forward_tiled(net, x, cond, int(tile), int(tile_overlap))
+    y = forward(AMP_DTYPES.get(amp))
+    if amp is not None and not bool(torch.isfinite(y).all()):
+        warnings.warn(f'{amp} autocast gave non-finite values; restored in float32 instead')
+        y = forward(None)
     out = y[0].permute(1, 2, 0).cpu().numpy().astype(np.float64) * scale
     if out.shape[2] != planes.shape[2]:  # gray model on a 3-channel image
         out = np.repeat(out, planes.shape[2], axis=2)

@@ -7,7 +7,7 @@ The counter does not see FFTs, so the heat operator's FFT/pocketfft DCTs are add
 formula; its cosine-matrix DCTs are matrix products and counted directly.
 """
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -34,6 +34,29 @@ def count_params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
+def flops_of(module: nn.Module, run: Callable[[], object]) -> float:
+    """FLOPs of ``run()``, a forward computation through ``module``, in float32 without autograd.
+
+    Matrix products and convolutions are counted by torch's FLOP counter; the FFT/pocketfft
+    DCTs of every :class:`HeatConduction` inside ``module`` are added by :func:`fft_dct_flops`.
+    """
+    fft_flops = []
+
+    def add_fft(hco: HeatConduction, inputs: tuple) -> None:
+        b, h, w, c = inputs[0].shape
+        if resolve_dct_impl(hco.dct_impl, inputs[0]) != 'matrix':
+            fft_flops.append(b * fft_dct_flops(h, w, c))
+
+    hooks = [m.register_forward_pre_hook(add_fft) for m in module.modules() if isinstance(m, HeatConduction)]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
+            run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return float(counter.get_total_flops() + sum(fft_flops))
+
+
 def count_flops(net: nn.Module, in_chans: int, size: int = 256, cond: Optional[float] = 0.1) -> float:
     """FLOPs of one forward pass of ``net`` on a (1, in_chans, size, size) image.
 
@@ -41,21 +64,7 @@ def count_flops(net: nn.Module, in_chans: int, size: int = 256, cond: Optional[f
     :func:`~vheatir.archs.window_pad.forward_padded` (so windowed nets pay for their
     padding, as at test time), with ``cond`` as the (1, 1) conditioning of nets that take it.
     """
-    fft_flops = []
-
-    def add_fft(module: HeatConduction, inputs: tuple) -> None:
-        b, h, w, c = inputs[0].shape
-        if resolve_dct_impl(module.dct_impl, inputs[0]) != 'matrix':
-            fft_flops.append(b * fft_dct_flops(h, w, c))
-
-    hooks = [m.register_forward_pre_hook(add_fft) for m in net.modules() if isinstance(m, HeatConduction)]
     device = next(net.parameters()).device
     x = torch.rand(1, in_chans, size, size, device=device)
     c = None if cond is None else torch.full((1, 1), cond, device=device)
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
-            forward_padded(net, x, c)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return float(counter.get_total_flops() + sum(fft_flops))
+    return flops_of(net, lambda: forward_padded(net, x, c))
