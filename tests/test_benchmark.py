@@ -215,3 +215,15 @@ def test_step_rates_from_training_logs(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[2] == '| A | 3 | 1.00 | 500 |' and out[3] == '| B | 2 | 2.00 | 250 |'
     assert step_rates.main([f'A={tmp_path / "none.log"}']) == 2
+
+
+def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high_one(monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    import bench_speed
+
+    calls = []
+    real = bench_speed.malloc_for
+    monkeypatch.setattr(bench_speed, 'malloc_for', lambda t: (calls.append(t), real(t)))
+    grown = bench_speed.peak_growth(lambda: torch.ones(2 ** 24).sum())   # a 64 MiB tensor, alive briefly
+    assert grown >= 60 * 2 ** 20
+    assert calls == [bench_speed.PEAK_MMAP_THRESHOLD, bench_speed.TIMING_MMAP_THRESHOLD]
