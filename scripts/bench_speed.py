@@ -37,7 +37,7 @@ from torch import nn  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.compat import atomic_write  # noqa: E402
-from vheatir.complexity import count_flops, flops_of  # noqa: E402
+from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
@@ -174,7 +174,7 @@ def swinir_like(in_chans: int = 3) -> nn.Module:
 def section_net(sizes: List[int], repeats: int) -> List[dict]:
     torch.manual_seed(0)
     heat, swin = vheatir_s(), swinir_like()
-    ph, ps = (sum(p.numel() for p in m.parameters()) for m in (heat, swin))
+    ph, ps = count_params(heat), count_params(swin)
     rows = []
     for size in sizes:
         x = torch.rand(1, 3, size, size)
