@@ -246,6 +246,9 @@ def main(argv=None) -> int:
 
     import vheatir  # noqa: F401  (torchvision alias before basicsr)
     from vheatir import api, weights as vweights
+    from vheatir.allocator import reuse_freed_memory
+
+    reuse_freed_memory()
 
     try:
         device = api.resolve_device(args.device)

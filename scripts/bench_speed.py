@@ -13,14 +13,16 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
   flop_ratio  FLOPs of each side of the op (``--sizes``) and net (``--flops-sizes``) comparisons,
        forward: the speed-up that equal efficiency would give. Counts only, no timing.
+  malloc  vHeatIR-S and SwinIR colour inference with glibc's default mmap threshold and with
+       vheatir.allocator.reuse_freed_memory (the command lines' setting), each in a fresh process.
   big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
-       memory budget and automatic tiling), in a child process: seconds and peak RSS.
+       memory budget and automatic tiling, inference.py's malloc setting), in a child process:
+       seconds and peak RSS.
 Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
 reported. Peak memory: resident-set growth over the call, sampled every 0.5 ms by a thread.
 Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
 """
 import argparse
-import ctypes
 import json
 import os
 import platform
@@ -36,6 +38,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import vheatir  # noqa: E402,F401
+from vheatir.allocator import release_free_memory, set_mmap_threshold  # noqa: E402
 from vheatir.compat import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
@@ -45,23 +48,13 @@ from vheatir.archs.window_pad import forward_padded  # noqa: E402
 
 WIDTH, MLP_RATIO, WINDOW, HEADS = 48, 2.0, 8, 3
 PAGE = os.sysconf('SC_PAGE_SIZE')
-LIBC = ctypes.CDLL('libc.so.6')
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-# glibc's malloc serves blocks above its mmap threshold with fresh mmap'd pages, zeroed by the
-# kernel on first touch and returned on free. Timing runs with the ceiling of glibc's own dynamic
-# threshold (32 MiB), where a long-running process (a training run) settles: freed blocks are
-# reused. A 64 KiB threshold made a training step 2.5x slower. Peak memory is measured the other
-# way round: resident-set growth only shows a call's peak if freed memory goes back to the OS.
+# Timing runs with glibc's mmap threshold fixed at the ceiling of its own dynamic threshold
+# (32 MiB), what a long-running process without our setting settles at; the malloc section
+# compares it with vheatir.allocator.reuse_freed_memory, which the command lines use. A 64 KiB
+# threshold made a training step 2.5x slower. Peak memory is measured the other way round:
+# resident-set growth only shows a call's peak if freed memory goes back to the OS.
 TIMING_MMAP_THRESHOLD, PEAK_MMAP_THRESHOLD = 32 * 2**20, 64 * 2**10
-
-
-def malloc_for(threshold: int) -> None:
-    """Fix glibc's mmap threshold (and the heap-trim threshold beside it) at ``threshold`` bytes."""
-    LIBC.mallopt(M_MMAP_THRESHOLD, threshold)
-    LIBC.mallopt(M_TRIM_THRESHOLD, 2 * threshold)
-
-
-malloc_for(TIMING_MMAP_THRESHOLD)
+set_mmap_threshold(TIMING_MMAP_THRESHOLD)
 
 
 def rss_bytes() -> int:
@@ -71,8 +64,8 @@ def rss_bytes() -> int:
 
 def peak_growth(fn: Callable[[], object]) -> int:
     """Peak resident-set growth in bytes while ``fn`` runs (sampled every 0.5 ms)."""
-    malloc_for(PEAK_MMAP_THRESHOLD)
-    LIBC.malloc_trim(0)
+    set_mmap_threshold(PEAK_MMAP_THRESHOLD)
+    release_free_memory()
     base = rss_bytes()
     peak = [base]
     done = threading.Event()
@@ -89,7 +82,7 @@ def peak_growth(fn: Callable[[], object]) -> int:
     finally:
         done.set()
         t.join()
-        malloc_for(TIMING_MMAP_THRESHOLD)
+        set_mmap_threshold(TIMING_MMAP_THRESHOLD)
     return max(peak[0], rss_bytes()) - base
 
 
@@ -311,7 +304,9 @@ import resource, sys, tempfile, time, os
 sys.path.insert(0, sys.argv[1])
 import numpy as np, torch
 import vheatir
+from vheatir.allocator import reuse_freed_memory
 from vheatir.weights import export_weights
+reuse_freed_memory()  # as inference.py does
 torch.manual_seed(0)
 net = vheatir.archs.vheatir_arch.VHeatIR(in_chans=3, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1)
 tmp = tempfile.mkdtemp()
@@ -334,6 +329,59 @@ def section_big() -> List[dict]:
     row = dict(size='4000x3000x3', seconds=float(seconds), peak_rss_gb=int(peak) / 2**30)
     print(f"big 4000x3000 colour: {row['seconds']:.0f} s, peak RSS {row['peak_rss_gb']:.2f} GB", flush=True)
     return [row]
+
+
+MALLOC_CHILD = r"""
+import resource, statistics, sys, time
+root, model, setting, size, repeats, threads = sys.argv[1:3] + [sys.argv[3]] + [int(v) for v in sys.argv[4:]]
+sys.path[:0] = [root, root + '/scripts']
+import torch
+import bench_speed
+from vheatir.allocator import reuse_freed_memory
+if setting == 'reuse':
+    assert reuse_freed_memory()
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+net = bench_speed.vheatir_s() if model == 'vheatir' else bench_speed.swinir_like()
+x, c = torch.rand(1, 3, size, size), torch.full((1, 1), 0.1)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+times = []
+with torch.inference_mode():
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        net(x, c) if model == 'vheatir' else net(x)
+        times.append(time.perf_counter() - start)
+print(statistics.median(times[1:]), (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
+"""
+MALLOC_SETTINGS = ('glibc', 'reuse')
+
+
+def section_malloc(sizes: List[int], repeats: int) -> List[dict]:
+    """Colour inference of vHeatIR-S and SwinIR, float32, under two malloc settings, each in a
+    fresh process: mmap threshold at glibc's 32 MiB ceiling, and vheatir.allocator's
+    reuse_freed_memory (what inference.py, benchmark.py and train.py use). Median seconds of
+    ``repeats`` forwards after one warm-up; peak RSS growth over them, also in float32 feature
+    maps of 48 channels (the unit of vheatir.api.PEAK_FEATURE_MAPS)."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    rows = []
+    for size in sizes:
+        fmap = size * size * WIDTH * 4
+        for setting in MALLOC_SETTINGS:
+            got = {}
+            for model in ('vheatir', 'swinir'):
+                out = subprocess.run([sys.executable, '-c', MALLOC_CHILD, root, model, setting, str(size),
+                                      str(repeats), str(torch.get_num_threads())],
+                                     capture_output=True, text=True, check=True)
+                got[model] = [float(v) for v in out.stdout.split()[-2:]]
+            (th, ph), (ts, ps) = got['vheatir'], got['swinir']
+            row = dict(size=size, malloc=setting, vheatir_s=th, swinir_s=ts, speedup=ts / th, vheatir_mb=ph / 2**20,
+                       swinir_mb=ps / 2**20, vheatir_maps=ph / fmap, swinir_maps=ps / fmap)
+            rows.append(row)
+            print(f"malloc {size}² {setting}: vHeatIR-S {th:.2f} s, SwinIR {ts:.2f} s (x{row['speedup']:.2f}); peak "
+                  f"{row['vheatir_mb']:.0f} vs {row['swinir_mb']:.0f} MB (vHeatIR-S {row['vheatir_maps']:.1f} "
+                  f"feature maps)", flush=True)
+    return rows
 
 
 def table(rows: List[dict], cols: List[str]) -> str:
@@ -378,6 +426,7 @@ def main() -> int:
     p.add_argument('--fwd-only-sizes', default='2048', help='operator sizes timed forward only')
     p.add_argument('--net-sizes', default='256,512,1024')
     p.add_argument('--flops-sizes', default='256,512')
+    p.add_argument('--malloc-sizes', default='256,512,1024')
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--out', default='docs/bench_speed.json')
     p.add_argument('--plot', default='docs/bench_speed.png')
@@ -401,12 +450,16 @@ def main() -> int:
     if 'flop_ratio' in sections:
         results['flop_ratio'] = section_flop_ratio(ints(args.sizes), ints(args.flops_sizes))
 
+    if 'malloc' in sections:
+        results['malloc'] = section_malloc(ints(args.malloc_sizes), min(args.repeats, 3))
     if 'big' in sections:
         results['big'] = section_big()
 
     cols = {'big': ['size', 'seconds', 'peak_rss_gb'],
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
+            'malloc': ['size', 'malloc', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb',
+                       'vheatir_maps'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
             'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
             'flop_ratio': ['level', 'size', 'heat_gflop', 'swin_gflop', 'flop_ratio'],

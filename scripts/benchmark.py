@@ -21,6 +21,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
+from vheatir.allocator import reuse_freed_memory  # noqa: E402
 from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
 from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402
@@ -91,6 +92,7 @@ def main() -> int:
     p.add_argument('--manifest', default=MANIFEST, help='weights manifest (default weights/manifest.json)')
     p.add_argument('--out', default=None, help='JSON path (default docs/results/<task>_<model>_<sets>.json)')
     args = p.parse_args()
+    reuse_freed_memory()
 
     sets = parse_list(args.sets, str)
     levels = parse_list(args.sigmas if args.task == 'denoise' else args.qualities, float)

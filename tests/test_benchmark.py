@@ -222,8 +222,8 @@ def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high
     import bench_speed
 
     calls = []
-    real = bench_speed.malloc_for
-    monkeypatch.setattr(bench_speed, 'malloc_for', lambda t: (calls.append(t), real(t)))
+    real = bench_speed.set_mmap_threshold
+    monkeypatch.setattr(bench_speed, 'set_mmap_threshold', lambda t: (calls.append(t), real(t)))
     grown = bench_speed.peak_growth(lambda: torch.ones(2 ** 24).sum())   # a 64 MiB tensor, alive briefly
     assert grown >= 60 * 2 ** 20
     assert calls == [bench_speed.PEAK_MMAP_THRESHOLD, bench_speed.TIMING_MMAP_THRESHOLD]

@@ -27,12 +27,13 @@ FALLBACK_QUALITY = 90
 #     PEAK_FEATURE_MAPS * H * W * embed_dim * 4 (float32),
 # i.e. that many C-channel float32 maps alive at once: the block input, LayerNorm outputs, the
 # 2C projection, the FFT-DCT's reordered copies and complex spectra, the MLP hidden layer, plus
-# allocator slack. Measured once as the growth of peak RSS (ru_maxrss) of a fresh process over
-# one inference_mode forward pass of vHeatIR-S (embed_dim 48, 4 x 3 blocks, CPU, 1 thread):
-#     128^2 gray 14.4 (matrix DCT), 256^2 gray 21.1, 384^2 gray 19.6, 384^2 RGB 20.8, 512^2 gray 18.2
-# (e.g. 512^2: 871 MB of growth / 48 MB per feature map). 24 keeps a margin over the worst case.
-PEAK_FEATURE_MAPS = 24.0
-DEFAULT_BUDGET_CAP_GB = 8.0
+# freed blocks the allocator keeps for reuse. Measured as the peak-RSS growth of a fresh process
+# over inference_mode forwards of colour vHeatIR-S (embed_dim 48) with the command lines' malloc
+# setting (vheatir/allocator.py; `python scripts/bench_speed.py --sections malloc`): 27.4 maps
+# at 256^2 (fixed costs weigh in), 24.5 at 512^2, 24.2 at 1024^2. 28 keeps a margin of ~15%.
+PEAK_FEATURE_MAPS = 28.0
+# With it, the automatic tiles of a 4000 x 3000 photo keep the whole process under 8 GB.
+DEFAULT_BUDGET_CAP_GB = 6.0
 MIN_AUTO_TILE = 64
 
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -422,7 +423,7 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             (:func:`estimate_peak_bytes`) fits the budget, else the largest tiles that fit.
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
         memory_budget_gb: memory allowed for one forward pass; default
-            min(0.5 * available memory, 8 GB).
+            min(0.5 * available memory, DEFAULT_BUDGET_CAP_GB = 6 GB).
         amp: None (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
             (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
             the image is restored again in float32, with a warning, so the output is never NaN.

@@ -12,10 +12,12 @@ if __package__ in (None, ''):
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
+from vheatir.allocator import reuse_freed_memory  # noqa: E402
 
 
 def main() -> None:
     from basicsr.test import test_pipeline
+    reuse_freed_memory()  # whole test images; see vheatir/allocator.py
     test_pipeline(os.getcwd())
 
 

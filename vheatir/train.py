@@ -24,6 +24,7 @@ if __package__ in (None, ''):
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
+from vheatir.allocator import reuse_freed_memory  # noqa: E402
 from vheatir.compat import patch_basicsr_dist, patch_basicsr_train, read_train_options  # noqa: E402
 from vheatir.data.restoration_dataset import BadSampleError  # noqa: E402
 from vheatir.models.vheatir_model import TrainingDivergedError  # noqa: E402
@@ -64,6 +65,7 @@ def _log_to_file(message: str) -> None:
 
 
 def main() -> int:
+    reuse_freed_memory()  # validation runs whole images; see vheatir/allocator.py
     patch_basicsr_dist(read_train_options(sys.argv[1:]))
     patch_basicsr_train()
     from basicsr.train import train_pipeline
