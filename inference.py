@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--amp', choices=('bf16', 'fp16'), default=None,
                         help='run the network under autocast in this dtype (default float32); '
                              'an image that comes out non-finite is redone in float32')
+    parser.add_argument('--self-ensemble', action='store_true',
+                        help='average over the 8 flips and rotations of each image (8x slower, slightly better)')
     parser.add_argument('--weights', action='append', metavar='FILE',
                         help='weights file instead of the shipped ones; give twice for a gray and a colour file')
     parser.add_argument('--recursive', action='store_true', help='also restore images in subfolders')
@@ -313,7 +315,8 @@ def main(argv=None) -> int:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter('always')
                 result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,
-                                     device=device, tile=args.tile, tile_overlap=args.tile_overlap, amp=args.amp)
+                                     device=device, tile=args.tile, tile_overlap=args.tile_overlap, amp=args.amp,
+                                     self_ensemble=args.self_ensemble)
             for warning in caught:
                 note(f'{path}: {warning.message}')
             write_png(out, result)

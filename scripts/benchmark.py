@@ -87,6 +87,8 @@ def main() -> int:
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
+    p.add_argument('--self-ensemble', action='store_true',
+                   help='mean over the 8 flips/rotations of each image (8x the time; the "+" models of EDSR+)')
     p.add_argument('--record', action='store_true',
                    help='also write the mean scores into the manifest, under the entry of these weights')
     p.add_argument('--manifest', default=MANIFEST, help='weights manifest (default weights/manifest.json)')
@@ -105,6 +107,10 @@ def main() -> int:
         p.error('--model bm3d is a denoiser: use it with --task denoise')
     if args.record and (args.model not in ('vheatir', 'swinir') or args.checkpoint):
         p.error('--record needs a weights file listed in the manifest (--model vheatir/swinir, no --checkpoint)')
+    if args.record and args.self_ensemble:
+        p.error('--record writes the plain model\'s scores into the manifest: run --self-ensemble without it')
+    if args.self_ensemble and args.model not in ('vheatir', 'swinir'):
+        p.error('--self-ensemble needs a network (--model vheatir or swinir)')
     if bool(args.checkpoint) != bool(args.option) or (args.checkpoint and args.weights):
         p.error('give --checkpoint together with --option, and not with --weights')
 
@@ -116,7 +122,7 @@ def main() -> int:
         except (OSError, ValueError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
-        info.update(meta, parameters=count_params(net), amp=args.amp)
+        info.update(meta, parameters=count_params(net), amp=args.amp, self_ensemble=args.self_ensemble)
 
     results = []
     for name in sets:
@@ -124,7 +130,8 @@ def main() -> int:
             if args.model == 'bm3d':
                 restorer = bm3d_restorer(level)
             else:
-                restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp)
+                restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp,
+                                                                     args.self_ensemble)
             start = time.time()
             try:
                 r = run_set(restorer, os.path.join(args.root, name), args.task, color, level)

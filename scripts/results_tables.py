@@ -50,6 +50,8 @@ def model_label(data: dict) -> str:
     level = data.get('weights_level')
     if level is not None:
         label += f" ({'σ' if data['task'] == 'denoise' else 'q'}{level:g} only)"
+    if data.get('self_ensemble'):
+        label += ' ×8 self-ensemble'
     return label
 
 

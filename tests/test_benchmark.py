@@ -124,6 +124,14 @@ def test_benchmark_script_end_to_end(odd_gray_set):
     assert code == 0, err
     recorded = read_manifest(manifest)[0]['benchmark']['odd sigma25']
     assert recorded['psnr'] == pytest.approx(swinir['results'][0]['mean']['psnr'], abs=0.01)
+    code, _, err = _script(*common, '--model', 'swinir', '--manifest', manifest, '--record', '--self-ensemble', cwd=wd)
+    assert code == 2 and 'without it' in err   # the manifest holds plain scores only
+    code, out, err = _script(*common, '--model', 'swinir', '--manifest', manifest, '--self-ensemble',
+                             '--out', 'swinir_plus.json', cwd=wd)
+    assert code == 0, err
+    plus = json.load(open(wd / 'swinir_plus.json'))
+    assert plus['self_ensemble'] is True and swinir['self_ensemble'] is False
+    assert plus['results'][0]['mean']['psnr'] != swinir['results'][0]['mean']['psnr']
 
     # The quality/speed picture from these JSONs: one point per model, the input as a line.
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
@@ -152,7 +160,7 @@ def test_benchmark_script_errors_are_one_line(odd_gray_set):
 
 def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    from results_tables import head_to_head, markdown_table, measured, replace_blocks
+    from results_tables import head_to_head, markdown_table, measured, model_label, replace_blocks
     (tmp_path / 'w.pth').write_bytes(b'current weights')
     sha = hashlib.sha256(b'current weights').hexdigest()
 
@@ -174,6 +182,8 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     assert stale == [files[3]]
     gray = scores['denoise_gray']
     assert sorted(gray) == ['BM3D (ours)', 'SwinIR-S (equal time)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
+    assert model_label({'model': 'vheatir', 'task': 'jpeg', 'arch': 'VHeatIR', 'self_ensemble': True}) == \
+        'vHeatIR-S ×8 self-ensemble'   # its own column, never mixed with the plain model's
     table = markdown_table('denoise_gray', gray, {'denoise_gray': {'SwinIR': {'BSD68': {'25': 29.5}}}})
     row = next(line for line in table.splitlines() if line.startswith('| BSD68, 25 '))
     assert row == ('| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.70 / 0.5000 | 28.90 / 0.5000 '

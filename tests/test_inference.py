@@ -390,3 +390,48 @@ def test_cli_errors_are_one_line(weights, tmp_path):
     for args in (('--sigma', '-3'), ('--task', 'jpeg', '--quality', '0'), ('--amp', 'fp8')):
         proc = run_cli('--task', 'denoise', '--input', tmp_path / 'a.png', *args)
         assert proc.returncode == 2 and 'usage:' in proc.stderr
+
+
+def test_self_ensemble_undoes_each_symmetry_and_keeps_the_jpeg_grid():
+    from vheatir.ensemble import JPEG_BLOCK, self_ensemble
+    x = torch.rand(1, 2, 13, 21)
+    assert torch.allclose(self_ensemble(lambda t: t, x), x, atol=1e-6)   # identity: every symmetry undone
+    ramp = lambda t: t + torch.arange(t.shape[-1], dtype=t.dtype)  # noqa: E731  (not flip-equivariant)
+    averaged = self_ensemble(ramp, x)
+    # The ramp comes back as 0..20 left-right and right-left (twice each) and 0..12 top-bottom and
+    # bottom-top: their mean is (2 * 20 + 2 * 12) / 8 = 8 everywhere.
+    assert torch.allclose(averaged, x + 8)
+
+    # A blockwise-constant image on the 8x8 grid anchored at the top-left pixel: every
+    # transformed input run sees must still be constant on its own 8x8 blocks.
+    rows, cols = torch.meshgrid(torch.arange(13) // 8, torch.arange(21) // 8, indexing='ij')
+    blocks = (rows * 10 + cols).float()[None, None]
+    seen = []
+
+    def check(t):
+        assert t.shape[-2] % JPEG_BLOCK == 0 and t.shape[-1] % JPEG_BLOCK == 0
+        tiles = t.unfold(-2, 8, 8).unfold(-2, 8, 8)
+        assert torch.equal(tiles.amax((-2, -1)), tiles.amin((-2, -1)))
+        seen.append(t.shape)
+        return t
+    out = self_ensemble(check, blocks, JPEG_BLOCK)
+    assert torch.equal(out, blocks) and len(seen) == 8
+
+
+def test_restore_with_self_ensemble(weights):
+    img = noisy_uint8('camera', True, 40)[:37].astype(np.float32) / 255   # float: results are not clipped
+    plain = restore(img, 'denoise', sigma=25, weights=weights['gray'])
+    plus = restore(img, 'denoise', sigma=25, weights=weights['gray'], self_ensemble=True)
+    assert plus.shape == img.shape and plus.dtype == img.dtype
+    # The same as restoring the 8 flipped/rotated images one by one and averaging them back;
+    # a random-init net is far from equivariant, so this differs from the plain result.
+    singles = []
+    for rot in range(4):
+        for flip in (False, True):
+            t = np.rot90(img[:, ::-1] if flip else img, rot)
+            back = np.rot90(restore(np.ascontiguousarray(t), 'denoise', sigma=25, weights=weights['gray']), -rot)
+            singles.append(back[:, ::-1] if flip else back)
+    assert np.abs(plus - np.mean(singles, axis=0)).max() < 1e-5
+    assert np.abs(plus - plain).max() > 0.01
+    tiled = restore(img, 'jpeg', quality=20, weights=weights['jpeg_gray'], self_ensemble=True, tile=16, tile_overlap=4)
+    assert tiled.shape == img.shape and tiled.dtype == img.dtype

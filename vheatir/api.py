@@ -15,6 +15,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from .ensemble import JPEG_BLOCK, self_ensemble as ensemble_mean
 from .weights import DEFAULT_ARCH, IN_CHANS, TASKS, default_weights, load_network
 
 Weights = Union[str, Sequence[str], None]
@@ -401,7 +402,8 @@ def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
 def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
             quality: Union[int, str, None] = 'auto', weights: Weights = None, device: str = 'auto',
             tile: Optional[int] = None, tile_overlap: int = 32,
-            memory_budget_gb: Optional[float] = None, amp: Optional[str] = None) -> np.ndarray:
+            memory_budget_gb: Optional[float] = None, amp: Optional[str] = None,
+            self_ensemble: bool = False) -> np.ndarray:
     """Denoise or JPEG-deblock one image; returns an array of the same shape and dtype.
 
     Args:
@@ -427,6 +429,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         amp: None (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
             (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
             the image is restored again in float32, with a warning, so the output is never NaN.
+        self_ensemble: average over the 8 flips and rotations of the image (8x the time;
+            :func:`vheatir.ensemble.self_ensemble`, JPEG grid kept in place).
 
     Returns:
         The restored image, same shape and dtype; integers rounded and clipped to their range,
@@ -461,12 +465,17 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         tile = _auto_tile(embed_dim, budget)
         tile_overlap = min(tile_overlap, tile // 4)  # small automatic tiles: keep the recomputed share <= 1/4
 
+    def run(t: torch.Tensor) -> torch.Tensor:
+        if tile is None or (tile >= t.shape[-2] and tile >= t.shape[-1]):
+            return net(t, cond).float()
+        return _forward_tiled(net, t, cond, int(tile), int(tile_overlap))
+
     def forward(dtype: Optional[torch.dtype]) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=dtype,
                                                     enabled=dtype is not None):
-            if tile is None or (tile >= h and tile >= w):
-                return net(x, cond).float()
-            return _forward_tiled(net, x, cond, int(tile), int(tile_overlap))
+            if self_ensemble:
+                return ensemble_mean(run, x, JPEG_BLOCK if task == 'jpeg' else 1)
+            return run(x)
     y = forward(AMP_DTYPES.get(amp))
     if amp is not None and not bool(torch.isfinite(y).all()):
         warnings.warn(f'{amp} autocast gave non-finite values; restored in float32 instead')

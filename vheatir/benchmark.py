@@ -22,6 +22,7 @@ import torch
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
 from .archs.window_pad import forward_padded
+from .ensemble import JPEG_BLOCK, self_ensemble
 from .metrics.psnrb import calculate_psnrb
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
@@ -112,12 +113,13 @@ def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, l
 
 
 def network_restorer(net: torch.nn.Module, task: str, level: float, device: torch.device,
-                     amp: Optional[str] = None) -> Restorer:
+                     amp: Optional[str] = None, ensemble: bool = False) -> Restorer:
     """Wrap a network as a Restorer, whole image at once.
 
     VHeatIR-like nets (``cond_chans`` > 0) get cond = sigma/255 (denoise) or quality/100
     (jpeg), as in training; windowed nets (SwinIR) see a padded image
-    (:func:`vheatir.archs.window_pad.forward_padded`).
+    (:func:`vheatir.archs.window_pad.forward_padded`). ``ensemble``: the mean over the 8
+    flips and rotations (:func:`vheatir.ensemble.self_ensemble`).
     """
     from .models.vheatir_model import autocast_context
     cond_value = level / 255.0 if task == 'denoise' else level / 100.0
@@ -126,7 +128,10 @@ def network_restorer(net: torch.nn.Module, task: str, level: float, device: torc
         x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))[None].to(device)
         cond = torch.full((1, 1), cond_value, device=device)
         with torch.inference_mode(), autocast_context(device, amp):
-            y = forward_padded(net, x, cond)
+            if ensemble:
+                y = self_ensemble(lambda t: forward_padded(net, t, cond), x, JPEG_BLOCK if task == 'jpeg' else 1)
+            else:
+                y = forward_padded(net, x, cond)
         return y[0].float().cpu().numpy().transpose(1, 2, 0)
 
     return restore
