@@ -30,8 +30,9 @@ FALLBACK_QUALITY = 90
 # 2C projection, the FFT-DCT's reordered copies and complex spectra, the MLP hidden layer, plus
 # freed blocks the allocator keeps for reuse. Measured as the peak-RSS growth of a fresh process
 # over inference_mode forwards of colour vHeatIR-S (embed_dim 48) with the command lines' malloc
-# setting (vheatir/allocator.py; `python scripts/bench_speed.py --sections malloc`): 27.4 maps
-# at 256^2 (fixed costs weigh in), 24.5 at 512^2, 24.2 at 1024^2. 28 keeps a margin of ~15%.
+# setting (vheatir/allocator.py; `python scripts/bench_speed.py --sections malloc`), two runs:
+# 23.4-27.4 maps at 256^2 (fixed costs weigh in), 22.5-24.5 at 512^2, 22.3-24.2 at 1024^2.
+# 28 keeps a margin of ~15% over the largest.
 PEAK_FEATURE_MAPS = 28.0
 # With it, the automatic tiles of a 4000 x 3000 photo keep the whole process under 8 GB.
 DEFAULT_BUDGET_CAP_GB = 6.0
