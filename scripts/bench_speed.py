@@ -24,6 +24,7 @@ Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
 """
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -38,7 +39,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import vheatir  # noqa: E402,F401
-from vheatir.allocator import release_free_memory, set_mmap_threshold  # noqa: E402
+from vheatir.allocator import REUSE_MMAP_THRESHOLD, release_free_memory, set_mmap_threshold  # noqa: E402
 from vheatir.compat import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
@@ -48,12 +49,11 @@ from vheatir.archs.window_pad import forward_padded  # noqa: E402
 
 WIDTH, MLP_RATIO, WINDOW, HEADS = 48, 2.0, 8, 3
 PAGE = os.sysconf('SC_PAGE_SIZE')
-# Timing runs with glibc's mmap threshold fixed at the ceiling of its own dynamic threshold
-# (32 MiB), what a long-running process without our setting settles at; the malloc section
-# compares it with vheatir.allocator.reuse_freed_memory, which the command lines use. A 64 KiB
-# threshold made a training step 2.5x slower. Peak memory is measured the other way round:
-# resident-set growth only shows a call's peak if freed memory goes back to the OS.
-TIMING_MMAP_THRESHOLD, PEAK_MMAP_THRESHOLD = 32 * 2**20, 64 * 2**10
+# Timing runs under the command lines' malloc setting (vheatir.allocator.reuse_freed_memory:
+# freed blocks up to 1 GiB are reused), so the tables show what inference.py and train.py get;
+# the malloc section compares it with glibc's default. Peak memory is measured the other way
+# round: resident-set growth only shows a call's peak if freed memory goes back to the OS.
+TIMING_MMAP_THRESHOLD, PEAK_MMAP_THRESHOLD = REUSE_MMAP_THRESHOLD, 64 * 2**10
 set_mmap_threshold(TIMING_MMAP_THRESHOLD)
 
 
@@ -86,10 +86,16 @@ def peak_growth(fn: Callable[[], object]) -> int:
     return max(peak[0], rss_bytes()) - base
 
 
-def alternate(fns: Sequence[Callable[[], object]], repeats: int) -> List[float]:
-    """Median seconds of each function, run in turn ``repeats`` times after one warm-up each."""
+def alternate(fns: Sequence[Callable[[], object]], repeats: int, min_total: float = 0.0) -> List[float]:
+    """Median seconds of each function, run in turn ``repeats`` times after one warm-up each.
+
+    ``min_total`` (seconds) raises the repeats until the slowest function's warm-up time times
+    the repeats reaches it, so millisecond calls get enough samples for a steady median.
+    """
+    warm = []
     for f in fns:
-        f()
+        s = time.perf_counter(); f(); warm.append(time.perf_counter() - s)  # noqa: E702
+    repeats = max(repeats, min(200, math.ceil(min_total / max(max(warm), 1e-6))))
     times: List[List[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for f, ts in zip(fns, times):
@@ -203,7 +209,7 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
                 with torch.inference_mode():
                     idct2(dct2(x, impl), impl)
             return f
-        times = dict(zip(DCT_PATHS, alternate([pair(impl) for impl in DCT_PATHS], repeats)))
+        times = dict(zip(DCT_PATHS, alternate([pair(impl) for impl in DCT_PATHS], repeats, min_total=0.3)))
         auto = choose_dct_impl(x.shape, x.device)
         best = min(times.values())
         rows.append(dict(batch=b, h=h, w=w, c=c, **{f'{k}_s': t for k, t in times.items()}, auto=auto,

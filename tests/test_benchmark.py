@@ -14,6 +14,7 @@ from basicsr.archs.swinir_arch import SwinIR
 from basicsr.utils.color_util import bgr2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
 
+from vheatir.allocator import REUSE_MMAP_THRESHOLD
 from vheatir.benchmark import make_pair, run_set, to_uint8, y_channel_uint8
 from vheatir.data.samples import write_sample_images
 from vheatir.weights import export_weights, read_manifest, update_manifest
@@ -237,3 +238,24 @@ def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high
     grown = bench_speed.peak_growth(lambda: torch.ones(2 ** 24).sum())   # a 64 MiB tensor, alive briefly
     assert grown >= 60 * 2 ** 20
     assert calls == [bench_speed.PEAK_MMAP_THRESHOLD, bench_speed.TIMING_MMAP_THRESHOLD]
+    assert bench_speed.TIMING_MMAP_THRESHOLD == REUSE_MMAP_THRESHOLD   # timed as inference.py runs
+
+
+def test_bench_speed_alternate_repeats_short_calls_until_min_total(monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    import bench_speed
+
+    clock, counts = [0.0], [0, 0]
+    monkeypatch.setattr(bench_speed.time, 'perf_counter', lambda: clock[0])
+
+    def call(i, seconds):   # advances a fake clock: no real timing in the test
+        def f():
+            counts[i] += 1
+            clock[0] += seconds
+        return f
+    medians = bench_speed.alternate([call(0, 0.002), call(1, 0.004)], repeats=3, min_total=0.1)
+    assert counts == [26, 26]   # one warm-up, then 0.1 s / 4 ms (the slower warm-up) = 25 timed runs
+    assert medians == pytest.approx([0.002, 0.004])
+    counts[:] = [0, 0]
+    bench_speed.alternate([call(0, 0.002), call(1, 0.004)], repeats=3)
+    assert counts == [4, 4]     # without min_total: the warm-up and ``repeats`` runs
