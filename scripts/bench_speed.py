@@ -90,7 +90,8 @@ def alternate(fns: Sequence[Callable[[], object]], repeats: int, min_total: floa
     """Median seconds of each function, run in turn ``repeats`` times after one warm-up each.
 
     ``min_total`` (seconds) raises the repeats until the slowest function's warm-up time times
-    the repeats reaches it, so millisecond calls get enough samples for a steady median.
+    the repeats reaches it (at most 200), so millisecond calls get enough samples for a steady
+    median.
     """
     warm = []
     for f in fns:
