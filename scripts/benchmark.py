@@ -22,6 +22,7 @@ import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
+from vheatir.amp import slow_amp_reason  # noqa: E402
 from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
 from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402
@@ -114,7 +115,13 @@ def main() -> int:
     if bool(args.checkpoint) != bool(args.option) or (args.checkpoint and args.weights):
         p.error('give --checkpoint together with --option, and not with --weights')
 
-    info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)'}
+    slow = slow_amp_reason(device, args.amp)
+    if slow:
+        print(f'note: --amp {args.amp} ignored, {slow}: float32 instead', file=sys.stderr)
+        args.amp = None
+    # The CPU's vector level: seconds per image from an AVX2 and an AVX-512 host differ.
+    info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)',
+            'cpu_capability': torch.backends.cpu.get_cpu_capability()}
     net = None
     if args.model in ('vheatir', 'swinir'):
         try:

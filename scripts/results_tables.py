@@ -9,7 +9,9 @@ published method (``docs/published.json``, PSNR only). Measured cells are "PSNR 
 "/ PSNR-B" for JPEG. A JSON whose weights file no longer has the sha256 it was measured with is
 stale and left out (named on stderr), so a table never mixes old scores with new weights.
 A fifth table, ``headtohead``, puts every model measured on BSD68 at σ25 side by side with
-its parameters, FLOPs at 256², training iterations and seconds, and seconds per image.
+its parameters, FLOPs at 256², training iterations and seconds, and seconds per image. A sixth,
+``pairs``, sums up each same-budget vHeatIR-S/SwinIR-S pair (``PAIRS``) over every cell both
+were measured at: the mean, smallest and largest PSNR margin, and how many cells each wins.
 
 ``--readme`` replaces the text between ``<!-- results:<family> -->`` and
 ``<!-- /results:<family> -->`` in the file (written atomically).
@@ -35,6 +37,14 @@ FAMILIES = {
     'jpeg_gray': (['LIVE1', 'Classic5'], [10, 20, 30, 40]),
     'jpeg_color': (['LIVE1'], [10, 20, 30, 40]),
 }
+# (vHeatIR-S label, SwinIR-S label, budget): the same-budget pairs of the README, each trained
+# through the same pipeline on the same data and schedule; "7k it" is the 5k gray denoiser of
+# the pair's own architecture plus 2k iterations on the family's task.
+PAIRS = [
+    ('vHeatIR-S (5k it)', 'SwinIR-S (5k it)', 'equal iterations'),
+    ('vHeatIR-S (5k it)', 'SwinIR-S (equal time)', 'equal CPU time'),
+    ('vHeatIR-S (7k it)', 'SwinIR-S (7k it)', 'equal iterations'),
+]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
 
@@ -146,6 +156,31 @@ def head_to_head(scores: Dict[str, Dict[tuple, dict]], models: Dict[str, dict],
     return '\n'.join(lines)
 
 
+def pair_summary(scores: Dict[str, Dict[str, Dict[tuple, dict]]],
+                 pairs: List[Tuple[str, str, str]] = PAIRS) -> str:
+    """Markdown table, a row per family and same-budget pair measured at one or more common
+    cells of the family's grid: cells, mean PSNR of each model over them, the margin
+    (vHeatIR-S minus SwinIR-S, dB) as mean and min … max, and the cells vHeatIR-S wins."""
+    head = ['task', 'budget', 'vHeatIR-S model', 'SwinIR-S model', 'cells', 'mean PSNR vHeatIR-S / SwinIR-S',
+            'margin dB: mean (min … max)', 'vHeatIR-S wins']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for family, (sets, levels) in FAMILIES.items():
+        table = scores.get(family, {})
+        for ours, theirs, budget in pairs:
+            a, b = table.get(ours, {}), table.get(theirs, {})
+            cells = [(s, lv) for s in sets for lv in levels if (s, lv) in a and (s, lv) in b]
+            if not cells:
+                continue
+            margins = [a[c]['psnr'] - b[c]['psnr'] for c in cells]
+            n = len(cells)
+            lines.append('| ' + ' | '.join([
+                family.replace('_', ' '), budget, ours, theirs, str(n),
+                f"{sum(a[c]['psnr'] for c in cells) / n:.2f} / {sum(b[c]['psnr'] for c in cells) / n:.2f}",
+                f'{sum(margins) / n:+.2f} ({min(margins):+.2f} … {max(margins):+.2f})',
+                f'{sum(m > 0 for m in margins)} of {n}']) + ' |')
+    return '\n'.join(lines)
+
+
 def replace_blocks(text: str, blocks: Dict[str, str]) -> Tuple[str, List[str]]:
     """``text`` with each ``<!-- results:F -->...<!-- /results:F -->`` body replaced; and the F done."""
     done = []
@@ -171,6 +206,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
     blocks['headtohead'] = head_to_head(scores.get('denoise_gray', {}), models.get('denoise_gray', {}))
+    blocks['pairs'] = pair_summary(scores)
     for family, body in blocks.items():
         print(f'## {family}\n\n{body}\n')
     if args.readme:

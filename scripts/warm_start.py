@@ -19,7 +19,7 @@ from vheatir.weights import warm_start_params  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--weights', required=True, help='a vHeatIR weights file (weights/*.pth)')
+    parser.add_argument('--weights', required=True, help='a vHeatIR or SwinIR weights file (weights/*.pth)')
     parser.add_argument('--in-chans', type=int, required=True, choices=(1, 3), help='image channels of the new model')
     parser.add_argument('--out', required=True, help='pretrain file to write ({"params": state_dict})')
     args = parser.parse_args()

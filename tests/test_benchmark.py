@@ -161,7 +161,7 @@ def test_benchmark_script_errors_are_one_line(odd_gray_set):
 
 def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
-    from results_tables import head_to_head, markdown_table, measured, model_label, replace_blocks
+    from results_tables import head_to_head, markdown_table, measured, model_label, pair_summary, replace_blocks
     (tmp_path / 'w.pth').write_bytes(b'current weights')
     sha = hashlib.sha256(b'current weights').hexdigest()
 
@@ -197,6 +197,14 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
         '| vHeatIR-S (σ25 only)', '| vHeatIR-S', '| SwinIR-S (equal time)', '| BM3D (ours)']
     assert lines[4] == '| SwinIR-S (equal time) | 348,745 | 23.4 | 1,950 | 7,000 | 28.70 / 0.5000 | 1.00 |'
     assert lines[5] == '| BM3D (ours) | — | — | — | — | 28.60 / 0.5000 | 1.00 |'
+
+    # Same-budget pairs: margins over the cells both models have; a pair with none is left out.
+    both = {'denoise_gray': {'ours': {('BSD68', 25): {'psnr': 29.0}, ('Set12', 15): {'psnr': 31.0},
+                                      ('BSD68', 15): {'psnr': 30.0}},
+                             'theirs': {('BSD68', 25): {'psnr': 28.5}, ('Set12', 15): {'psnr': 31.2}}}}
+    rows = pair_summary(both, [('ours', 'theirs', 'equal iterations'), ('ours', 'absent', 'x')]).splitlines()[2:]
+    assert rows == ['| denoise gray | equal iterations | ours | theirs | 2 | 30.00 / 29.85 '
+                    '| +0.15 (-0.20 … +0.50) | 1 of 2 |']
 
     readme = 'intro\n<!-- results:denoise_gray -->\nold table\n<!-- /results:denoise_gray -->\nend\n'
     once, done = replace_blocks(readme, {'denoise_gray': table})

@@ -17,6 +17,7 @@ import pytest
 import torch
 import yaml
 
+import vheatir.amp
 from vheatir.data.restoration_dataset import BadSampleError, DenoisingDataset
 from vheatir.data.samples import write_tiny_dataset
 from vheatir.models.vheatir_model import TrainingDivergedError, VHeatIRModel
@@ -184,6 +185,25 @@ def test_non_finite_loss_is_skipped_then_stops_training(tmp_path):
             model.optimize_parameters(6)
     finally:
         logging.getLogger('basicsr').removeHandler(records)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_trains_in_float32(tmp_path, monkeypatch):
+    monkeypatch.setattr(vheatir.amp, 'cpu_has_native_bf16', lambda: False)
+    opt = model_opt(tmp_path, max_bad_steps=3)
+    opt['train']['amp'] = 'bf16'
+    opt.setdefault('val', {})['amp'] = 'fp16'   # only bf16 lacks kernels here
+    records = Records()
+    logging.getLogger('basicsr').addHandler(records)
+    try:
+        model = VHeatIRModel(opt)
+    finally:
+        logging.getLogger('basicsr').removeHandler(records)
+    assert model.opt['train']['amp'] is None and model.opt['val']['amp'] == 'fp16'
+    assert any(m.startswith('train: amp bf16 ignored, this CPU') and 'float32' in m for m in records.messages)
+    monkeypatch.setattr(vheatir.amp, 'cpu_has_native_bf16', lambda: True)
+    native = model_opt(tmp_path, max_bad_steps=3)
+    native['train']['amp'] = 'bf16'
+    assert VHeatIRModel(native).opt['train']['amp'] == 'bf16'
 
 
 def test_train_reports_errors_in_one_line(monkeypatch, capsys):

@@ -17,6 +17,7 @@ import yaml
 from basicsr.archs.swinir_arch import SwinIR
 from PIL import Image
 
+import vheatir.amp
 from vheatir import restore
 from vheatir.api import (_condition, estimate_jpeg_quality, estimate_noise_sigma, estimate_peak_bytes, estimate_quality)
 from vheatir.archs.vheatir_arch import VHeatIR
@@ -173,6 +174,23 @@ def test_warm_start_gray_to_colour_keeps_the_function_on_gray_images(weights):
     VHeatIR(in_chans=1, **TINY).load_state_dict(back, strict=True)
 
 
+def test_warm_start_swinir_gray_to_colour_loads_strictly(tmp_path):
+    net_g = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
+             'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
+    with open(tmp_path / 'swinir.yml', 'w') as f:
+        yaml.safe_dump({'network_g': {'type': 'SwinIR', **net_g}}, f)
+    torch.save({'params': SwinIR(**net_g).state_dict()}, tmp_path / 'net_g_3.pth')
+    export_weights(str(tmp_path / 'net_g_3.pth'), str(tmp_path / 'swinir.yml'), str(tmp_path / 's.pth'),
+                   'denoise', 'gray')
+    params = warm_start_params(str(tmp_path / 's.pth'), 3)
+    SwinIR(**{**net_g, 'in_chans': 3}).load_state_dict(params, strict=True)
+    gray, _ = load_network(str(tmp_path / 's.pth'))   # as stored (the file may round the floats)
+    # The head sees a gray-looking image as the gray head did; the tail repeats the gray output.
+    torch.testing.assert_close(params['conv_first.weight'].sum(dim=1), gray.conv_first.weight.detach()[:, 0])
+    for c in range(3):
+        torch.testing.assert_close(params['conv_last.weight'][c], gray.conv_last.weight.detach()[0])
+
+
 def test_swinir_weights_load_but_restore_refuses_them(tmp_path):
     net_g = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
              'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
@@ -275,7 +293,7 @@ def fp16_overflow(weights, tmp_path_factory):
     return str(folder / 'big.pth')
 
 
-def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow):
+def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow, monkeypatch):
     img = noisy_uint8('camera', True, 64)
     plain = restore(img, sigma=25, weights=weights['gray'])
     half = restore(img, sigma=25, weights=weights['gray'], amp='bf16')
@@ -283,6 +301,10 @@ def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow)
     assert half.dtype == np.uint8 and np.abs(half.astype(int) - plain).max() <= 3
     with pytest.raises(ValueError, match='amp'):
         restore(img, sigma=25, weights=weights['gray'], amp='fp8')
+
+    with monkeypatch.context() as m, pytest.warns(UserWarning, match='amp bf16 ignored, this CPU'):
+        m.setattr(vheatir.amp, 'cpu_has_native_bf16', lambda: False)
+        assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp='bf16'), plain)
 
     imgf = img.astype(np.float32) / 255
     reference = restore(imgf, sigma=25, weights=fp16_overflow)

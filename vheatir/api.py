@@ -15,6 +15,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from .amp import AMP_DTYPES, slow_amp_reason
 from .ensemble import JPEG_BLOCK, self_ensemble as ensemble_mean
 from .weights import DEFAULT_ARCH, IN_CHANS, TASKS, default_weights, load_network
 
@@ -38,7 +39,6 @@ PEAK_FEATURE_MAPS = 28.0
 DEFAULT_BUDGET_CAP_GB = 6.0
 MIN_AUTO_TILE = 64
 
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 _MODELS: Dict[Tuple[str, int, str], Tuple[torch.nn.Module, Dict[str, Any]]] = {}
 
@@ -430,6 +430,7 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         amp: None (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
             (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
             the image is restored again in float32, with a warning, so the output is never NaN.
+            bf16 on a CPU without native bf16 kernels runs in float32, with a warning.
         self_ensemble: average over the 8 flips and rotations of the image (8x the time;
             :func:`vheatir.ensemble.self_ensemble`, JPEG grid kept in place).
 
@@ -450,6 +451,10 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f"amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
     cond_value, level = _condition(task, image, sigma, quality)
     device = resolve_device(device)
+    slow = slow_amp_reason(torch.device(device), amp)
+    if slow:
+        warnings.warn(f'amp {amp} ignored, {slow}: float32 instead')
+        amp = None
     net, info = load_model(select_weights(image, task, weights, device, level), device)
 
     planes = _color_planes(image)

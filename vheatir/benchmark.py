@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
+from .amp import autocast_context
 from .archs.window_pad import forward_padded
 from .ensemble import JPEG_BLOCK, self_ensemble
 from .metrics.psnrb import calculate_psnrb
@@ -121,7 +122,6 @@ def network_restorer(net: torch.nn.Module, task: str, level: float, device: torc
     (:func:`vheatir.archs.window_pad.forward_padded`). ``ensemble``: the mean over the 8
     flips and rotations (:func:`vheatir.ensemble.self_ensemble`).
     """
-    from .models.vheatir_model import autocast_context
     cond_value = level / 255.0 if task == 'denoise' else level / 100.0
 
     def restore(lq: np.ndarray) -> np.ndarray:

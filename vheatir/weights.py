@@ -256,7 +256,9 @@ def warm_start_params(path: str, in_chans: int) -> Dict[str, torch.Tensor]:
     the new channels (so an image with equal channels gives the same features) and the
     tail's output filters are replicated (or averaged, colour -> gray). Conditioning
     inputs keep their filters. The result loads with ``strict=True`` into
-    ``VHeatIR(**network_g, in_chans=in_chans)``.
+    ``VHeatIR(**network_g, in_chans=in_chans)``, or into BasicSR's ``SwinIR`` for SwinIR
+    weights (same ``conv_first``/``conv_last`` names; its colour model also subtracts a
+    fixed RGB mean, so there the warm start is close to, not exactly, the gray function).
     """
     blob = read_weights(path)
     params = {k: v.float() for k, v in blob['params'].items()}

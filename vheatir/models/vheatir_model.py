@@ -4,8 +4,7 @@ import math
 import os
 import time
 from collections import OrderedDict
-from contextlib import nullcontext
-from typing import ContextManager, Optional
+from typing import Optional
 
 import torch
 import torch.distributed as dist
@@ -16,20 +15,9 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
+from ..amp import autocast_context, check_amp, slow_amp_reason
 from ..archs.window_pad import forward_padded
 from ..compat import atomic_torch_save
-
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def autocast_context(device: torch.device, amp: Optional[str]) -> ContextManager:
-    """``torch.autocast`` for amp in {'bf16', 'fp16'} on ``device``; a no-op for None/'fp32'."""
-    if amp in (None, 'fp32', False):
-        return nullcontext()
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be one of None, 'fp32', 'bf16', 'fp16'; got {amp!r}")
-    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
-
 
 class TrainingDivergedError(RuntimeError):
     """Too many consecutive training steps had a NaN or infinite loss (``train: max_bad_steps``)."""
@@ -44,6 +32,7 @@ class VHeatIRModel(SRModel):
     with ``cond_chans > 0``. Options beyond SRModel's:
 
     - ``train: amp`` / ``val: amp``: None | 'bf16' | 'fp16' autocast (the DCT stays float32).
+      On a CPU without native bf16 kernels, bf16 is dropped for float32 with a warning.
     - The training log reports ``samples_per_s``: patches per wall-clock second
       between consecutive steps (data loading included), over all processes.
     - ``train: max_bad_steps`` (default 10): a step whose loss is NaN/inf (on any
@@ -54,6 +43,17 @@ class VHeatIRModel(SRModel):
     ``device_ids`` only on GPUs. Checkpoints (rank 0 only) are written atomically, the
     network files before the training state that refers to them.
     """
+
+    def __init__(self, opt: dict) -> None:
+        super().__init__(opt)
+        for section in ('train', 'val'):
+            settings = self.opt.get(section) or {}
+            check_amp(settings.get('amp'))
+            reason = slow_amp_reason(self.device, settings.get('amp'))
+            if reason:
+                # Reference loops instead of oneDNN: an order of magnitude slower than float32.
+                get_root_logger().warning(f"{section}: amp {settings['amp']} ignored, {reason}: float32 instead.")
+                settings['amp'] = None
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Move ``net`` to the device; wrap it in DDP (distributed) or DataParallel (several GPUs).

@@ -1,0 +1,39 @@
+"""Mixed precision: which autocast dtypes we offer, and whether this machine runs them natively."""
+from contextlib import nullcontext
+from typing import ContextManager, Optional
+
+import torch
+
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def check_amp(amp: Optional[str]) -> None:
+    """Raise ValueError unless ``amp`` is None, 'fp32' or a key of AMP_DTYPES."""
+    if amp not in (None, 'fp32', False) and amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be one of None, 'fp32', 'bf16', 'fp16'; got {amp!r}")
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where oneDNN has bf16 kernels for this CPU (x86 with AVX-512)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def slow_amp_reason(device: torch.device, amp: Optional[str]) -> Optional[str]:
+    """Why ``amp`` autocast would run far slower than float32 on ``device``, or None.
+
+    CPU bf16 convolutions and matrix products go through oneDNN only where it has bf16
+    kernels (:func:`cpu_has_native_bf16`); elsewhere PyTorch falls back to reference loops.
+    On an AVX2-only EPYC a vHeatIR-S training step took about 32 s in bf16 against 2.5 s
+    in float32.
+    """
+    if amp == 'bf16' and device.type == 'cpu' and not cpu_has_native_bf16():
+        return f'this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16 kernels'
+    return None
+
+
+def autocast_context(device: torch.device, amp: Optional[str]) -> ContextManager:
+    """``torch.autocast`` for amp in {'bf16', 'fp16'} on ``device``; a no-op for None/'fp32'."""
+    check_amp(amp)
+    if amp in (None, 'fp32', False):
+        return nullcontext()
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
