@@ -39,7 +39,7 @@ def parse_list(text: str, cast):
 def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> tuple:
     """(network, info dict) for --model vheatir/swinir from --checkpoint+--option, --weights or the manifest."""
     if args.checkpoint:
-        net, arch, _, key = network_from_checkpoint(args.checkpoint, args.option)
+        net, arch, _, key = network_from_checkpoint(args.checkpoint, args.option, args.checkpoint_key)
         meta = {'checkpoint': args.checkpoint, 'checkpoint_key': key, 'option': args.option,
                 'weights_sha256': sha256_of(args.checkpoint)}
     else:
@@ -85,6 +85,8 @@ def main() -> int:
     p.add_argument('--weights', default=None, help='a weights file (default: the shipped one for task and colour)')
     p.add_argument('--checkpoint', default=None, help='a BasicSR net_g_*.pth of any registered arch, with --option')
     p.add_argument('--option', default=None, help='the option file whose network_g the --checkpoint fits')
+    p.add_argument('--checkpoint-key', choices=('params', 'params_ema'), default=None,
+                   help='weights of the --checkpoint to test (default: params_ema where present)')
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')

@@ -106,6 +106,17 @@ def test_export_load_and_manifest(weights, tmp_path):
         default_weights('jpeg', 'color', manifest)
     assert [p for p in os.listdir(tmp_path) if p.endswith('.tmp')] == []  # atomic writes left nothing
 
+    # key='params' exports the raw weights (the fixture's seed-1 model), and says so.
+    export_weights(weights['gray_ckpt'], weights['gray_opt'], str(tmp_path / 'raw.pth'), 'denoise', 'gray', key='params')
+    net, info = load_network(str(tmp_path / 'raw.pth'), 'cpu')
+    torch.manual_seed(1)
+    first = VHeatIR(in_chans=1, **TINY).state_dict()
+    assert info['meta']['checkpoint_key'] == 'params'
+    assert all(torch.equal(v, first[k].half().float()) for k, v in net.state_dict().items())
+    with pytest.raises(ValueError, match='no "params_x" in this checkpoint'):
+        export_weights(weights['gray_ckpt'], weights['gray_opt'], str(tmp_path / 'x.pth'), 'denoise', 'gray',
+                       key='params_x')
+
 
 def test_level_specialists_are_chosen_only_for_their_exact_level(weights, tmp_path):
     manifest = str(tmp_path / 'manifest.json')

@@ -65,11 +65,13 @@ def _relpath_if_inside(path: str, base: str) -> str:
     return path if rel.startswith('..') else rel.replace(os.sep, '/')
 
 
-def network_from_checkpoint(checkpoint: str, option_file: str) -> Tuple[torch.nn.Module, str, Dict[str, Any], str]:
+def network_from_checkpoint(checkpoint: str, option_file: str,
+                            key: Optional[str] = None) -> Tuple[torch.nn.Module, str, Dict[str, Any], str]:
     """Build ``network_g`` of ``option_file`` (any registered arch) and load ``checkpoint`` into it.
 
-    ``checkpoint`` is a BasicSR ``net_g_*.pth``; 'params_ema' is preferred over 'params'
-    (the EMA weights are the ones BasicSR validates). Returns (network in eval mode,
+    ``checkpoint`` is a BasicSR ``net_g_*.pth``; ``key`` None prefers 'params_ema' over
+    'params' (the EMA weights are the ones BasicSR validates); 'params' takes the raw
+    weights, e.g. of a run no longer than the EMA's memory. Returns (network in eval mode,
     arch name, network_g keyword arguments without 'type', checkpoint key used). Raises
     ValueError with a one-line message when the two files do not fit together.
     """
@@ -79,9 +81,11 @@ def network_from_checkpoint(checkpoint: str, option_file: str) -> Tuple[torch.nn
     if arch not in ARCH_REGISTRY:
         raise ValueError(f'{option_file}: network_g.type {arch!r} is not a registered BasicSR arch')
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    key = 'params_ema' if 'params_ema' in ckpt else 'params'
+    if key is None:
+        key = 'params_ema' if 'params_ema' in ckpt else 'params'
     if key not in ckpt:
-        raise ValueError(f'{checkpoint}: not a BasicSR checkpoint (no "params" or "params_ema")')
+        raise ValueError(f'{checkpoint}: no "{key}" in this checkpoint (a BasicSR net_g_*.pth has "params", '
+                         f'often "params_ema")')
     net = ARCH_REGISTRY.get(arch)(**net_opt)
     try:
         net.load_state_dict(ckpt[key], strict=True)
@@ -92,7 +96,8 @@ def network_from_checkpoint(checkpoint: str, option_file: str) -> Tuple[torch.nn
 
 
 def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, color: str,
-                   meta: Optional[Dict[str, Any]] = None, level: Optional[float] = None) -> Dict[str, Any]:
+                   meta: Optional[Dict[str, Any]] = None, level: Optional[float] = None,
+                   key: Optional[str] = None) -> Dict[str, Any]:
     """Turn a BasicSR checkpoint into a self-describing float16 weights file.
 
     Args:
@@ -107,6 +112,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
             file and the checkpoint key used are added.
         level: for a specialist fine-tuned at one level, that sigma (0-255) or JPEG quality;
             None for a model of every level.
+        key: checkpoint entry to export; None prefers 'params_ema' (see network_from_checkpoint).
 
     Returns:
         The manifest entry: task, color, arch, file (relative to ``weights/`` when inside it),
@@ -115,7 +121,7 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
         size_bytes of the written file, and level when given.
     """
     _check_task_color(task, color)
-    net, arch, net_opt, key = network_from_checkpoint(checkpoint, option_file)
+    net, arch, net_opt, key = network_from_checkpoint(checkpoint, option_file, key)
     if net_opt.get('in_chans', 3) != IN_CHANS[color]:
         raise ValueError(f'{option_file}: network_g.in_chans={net_opt.get("in_chans", 3)} '
                          f'does not match color={color!r}')
