@@ -185,16 +185,23 @@ def test_warm_start_gray_to_colour_keeps_the_function_on_gray_images(weights):
     VHeatIR(in_chans=1, **TINY).load_state_dict(back, strict=True)
 
 
+TINY_SWINIR = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
+               'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
+
+
+def tiny_swinir_weights(folder) -> dict:
+    """Export a random-init gray TINY_SWINIR into ``folder``/s.pth; returns its manifest entry."""
+    with open(folder / 'swinir.yml', 'w') as f:
+        yaml.safe_dump({'network_g': {'type': 'SwinIR', **TINY_SWINIR}}, f)
+    torch.save({'params': SwinIR(**TINY_SWINIR).state_dict()}, folder / 'net_g_3.pth')
+    return export_weights(str(folder / 'net_g_3.pth'), str(folder / 'swinir.yml'), str(folder / 's.pth'),
+                          'denoise', 'gray')
+
+
 def test_warm_start_swinir_gray_to_colour_loads_strictly(tmp_path):
-    net_g = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
-             'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
-    with open(tmp_path / 'swinir.yml', 'w') as f:
-        yaml.safe_dump({'network_g': {'type': 'SwinIR', **net_g}}, f)
-    torch.save({'params': SwinIR(**net_g).state_dict()}, tmp_path / 'net_g_3.pth')
-    export_weights(str(tmp_path / 'net_g_3.pth'), str(tmp_path / 'swinir.yml'), str(tmp_path / 's.pth'),
-                   'denoise', 'gray')
+    tiny_swinir_weights(tmp_path)
     params = warm_start_params(str(tmp_path / 's.pth'), 3)
-    SwinIR(**{**net_g, 'in_chans': 3}).load_state_dict(params, strict=True)
+    SwinIR(**{**TINY_SWINIR, 'in_chans': 3}).load_state_dict(params, strict=True)
     gray, _ = load_network(str(tmp_path / 's.pth'))   # as stored (the file may round the floats)
     # The head sees a gray-looking image as the gray head did; the tail repeats the gray output.
     torch.testing.assert_close(params['conv_first.weight'].sum(dim=1), gray.conv_first.weight.detach()[:, 0])
@@ -203,14 +210,8 @@ def test_warm_start_swinir_gray_to_colour_loads_strictly(tmp_path):
 
 
 def test_swinir_weights_load_but_restore_refuses_them(tmp_path):
-    net_g = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],
-             'embed_dim': 8, 'num_heads': [2], 'mlp_ratio': 2, 'upsampler': '', 'resi_connection': '1conv'}
-    with open(tmp_path / 'swinir.yml', 'w') as f:
-        yaml.safe_dump({'network_g': {'type': 'SwinIR', **net_g}}, f)
-    torch.save({'params': SwinIR(**net_g).state_dict()}, tmp_path / 'net_g_3.pth')
-    entry = export_weights(str(tmp_path / 'net_g_3.pth'), str(tmp_path / 'swinir.yml'), str(tmp_path / 's.pth'),
-                           'denoise', 'gray')
-    assert entry['arch'] == 'SwinIR' and entry['params'] == sum(p.numel() for p in SwinIR(**net_g).parameters())
+    entry = tiny_swinir_weights(tmp_path)
+    assert entry['arch'] == 'SwinIR' and entry['params'] == sum(p.numel() for p in SwinIR(**TINY_SWINIR).parameters())
     index = torch.load(tmp_path / 's.pth', weights_only=True)['params']['layers.0.residual_group.blocks.0.attn.'
                                                                         'relative_position_index']
     assert index.dtype == torch.int64  # integer buffers are not halved
