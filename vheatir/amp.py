@@ -23,8 +23,8 @@ def slow_amp_reason(device: torch.device, amp: Optional[str]) -> Optional[str]:
 
     CPU bf16 convolutions and matrix products go through oneDNN only where it has bf16
     kernels (:func:`cpu_has_native_bf16`); elsewhere PyTorch falls back to reference loops.
-    On an AVX2-only EPYC a vHeatIR-S training step took about 32 s in bf16 against 2.5 s
-    in float32.
+    On an AVX2-only EPYC a vHeatIR-S training step took about 31 s in bf16 against 2.5 s
+    in float32 (one-off count of iterations, 2026-12-01).
     """
     if amp == 'bf16' and device.type == 'cpu' and not cpu_has_native_bf16():
         return f'this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16 kernels'
