@@ -8,7 +8,9 @@ Prints a markdown table and writes JSON (per-image and mean PSNR/SSIM[/PSNR-B], 
 weights sha256, seconds per image). ``--model`` picks our shipped vHeatIR, the shipped
 same-budget SwinIR, BM3D, or the degraded input itself; ``--weights FILE`` or
 ``--checkpoint net_g_N.pth --option OPT.yml`` evaluate any other network.
-The protocol is described in ``vheatir/benchmark.py``.
+After each set and level the results so far go to ``<out>.partial``; ``--resume`` reuses the
+levels a killed run finished there (same model, weights and settings), so a multi-hour run on a
+slow CPU loses at most one level. The protocol is described in ``vheatir/benchmark.py``.
 """
 import argparse
 import json
@@ -72,6 +74,30 @@ def record_in_manifest(info: dict, results: list, json_path: str, manifest: str)
     return 0
 
 
+def write_json(path: str, payload: dict) -> None:
+    """Write payload to path atomically: readers never see half a file."""
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+        json.dump(payload, f, indent=1)
+    os.replace(path + '.tmp', path)
+
+
+def finished_levels(partial: str, info: dict) -> dict:
+    """{(set, level): result} a killed run with the same info left in partial; ValueError if info differs."""
+    if not os.path.exists(partial):
+        return {}
+    try:
+        with open(partial) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f'{partial}: unreadable ({e}); delete it or drop --resume') from None
+    changed = sorted(k for k in set(info) | set(saved.get('info', {})) if info.get(k) != saved['info'].get(k))
+    if changed:
+        raise ValueError(f'{partial} was written with other settings ({", ".join(changed)}); '
+                         'delete it or drop --resume')
+    return {(r['set'], r['level']): r for r in saved['results']}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--task', choices=['denoise', 'jpeg'], required=True)
@@ -96,6 +122,8 @@ def main() -> int:
                    help='also write the mean scores into the manifest, under the entry of these weights')
     p.add_argument('--manifest', default=MANIFEST, help='weights manifest (default weights/manifest.json)')
     p.add_argument('--out', default=None, help='JSON path (default docs/results/<task>_<model>_<sets>.json)')
+    p.add_argument('--resume', action='store_true',
+                   help='reuse the set/levels already finished in <out>.partial by a killed run')
     args = p.parse_args()
     reuse_freed_memory()
 
@@ -133,9 +161,22 @@ def main() -> int:
             return 2
         info.update(meta, parameters=count_params(net), amp=args.amp, self_ensemble=args.self_ensemble)
 
+    out = args.out or os.path.join('docs', 'results', f"{args.task}_{'color' if color else 'gray'}_{args.model}_"
+                                   f"{'-'.join(sets)}.json")
+    partial = out + '.partial'
+    try:
+        done = finished_levels(partial, info) if args.resume else {}
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    command = ' '.join(['python'] + sys.argv)
     results = []
     for name in sets:
         for level in levels:
+            if (name, level) in done:
+                results.append(done[(name, level)])
+                print(f'{name} {level:g}: reused from {partial}', file=sys.stderr)
+                continue
             if args.model == 'bm3d':
                 restorer = bm3d_restorer(level)
             else:
@@ -149,6 +190,7 @@ def main() -> int:
                 return 2
             r.update(set=name, level=level, wall_seconds=time.time() - start)
             results.append(r)
+            write_json(partial, {'info': info, 'command': command, 'complete': False, 'results': results})
             m = r['mean']
             print(f"{name} {'sigma' if args.task == 'denoise' else 'q'}={level:g}: "
                   f"PSNR {m['psnr']:.2f} SSIM {m['ssim']:.4f}" + (f" PSNR-B {m['psnrb']:.2f}" if 'psnrb' in m else '')
@@ -163,13 +205,9 @@ def main() -> int:
         vals = ' | '.join(f"{r['mean'][m]:.4f}" if m == 'ssim' else f"{r['mean'][m]:.2f}" for m in metric_names)
         print(f"| {r['set']} | {r['level']:g} | {vals} | {r['seconds_per_image']:.2f} |")
 
-    out = args.out or os.path.join('docs', 'results', f"{args.task}_{'color' if color else 'gray'}_{args.model}_"
-                                   f"{'-'.join(sets)}.json")
-    os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
-    tmp = out + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump({**info, 'command': ' '.join(['python'] + sys.argv), 'results': results}, f, indent=1)
-    os.replace(tmp, out)
+    write_json(out, {**info, 'command': command, 'results': results})
+    if os.path.exists(partial):
+        os.remove(partial)
     print(f'\nwrote {out}')
     if args.record:
         return record_in_manifest(info, results, out, args.manifest)

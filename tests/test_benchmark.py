@@ -159,6 +159,33 @@ def test_benchmark_script_errors_are_one_line(odd_gray_set):
     assert code == 2 and 'Traceback' not in err and 'nope' in err
 
 
+def test_benchmark_resume_reuses_levels_a_killed_run_finished(odd_gray_set):
+    wd = odd_gray_set
+    common = ['--task', 'denoise', '--root', 'sets', '--sets', 'odd', '--model', 'input']
+    code, _, err = _script(*common, '--sigmas', '25', '--out', 'one.json', cwd=wd)
+    assert code == 0, err
+    assert not (wd / 'one.json.partial').exists()   # a finished run leaves only the whole file
+    one = json.load(open(wd / 'one.json'))
+
+    # A run killed after sigma 25 of 25,50 leaves what it finished under .partial.
+    info = {k: v for k, v in one.items() if k not in ('command', 'results')}
+    (wd / 'two.json.partial').write_text(json.dumps({'info': info, 'complete': False, 'results': one['results']}))
+    code, _, err = _script(*common, '--sigmas', '25,50', '--out', 'two.json', '--resume', cwd=wd)
+    assert code == 0, err
+    assert 'odd 25: reused' in err and 'odd 50: reused' not in err
+    two = json.load(open(wd / 'two.json'))
+    assert [r['level'] for r in two['results']] == [25, 50]
+    assert two['results'][0] == one['results'][0]     # reused as is, wall time included
+    assert two['results'][1]['mean']['psnr'] < one['results'][0]['mean']['psnr'] - 3
+    assert not (wd / 'two.json.partial').exists()
+
+    # A partial from other settings is refused, not mixed in.
+    (wd / 'three.json.partial').write_text(json.dumps({'info': {**info, 'color': True}, 'results': []}))
+    code, _, err = _script(*common, '--sigmas', '25', '--out', 'three.json', '--resume', cwd=wd)
+    assert code == 2 and 'other settings (color)' in err and 'Traceback' not in err
+    assert (wd / 'three.json.partial').exists() and not (wd / 'three.json').exists()
+
+
 def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
     from results_tables import head_to_head, markdown_table, measured, model_label, pair_summary, replace_blocks
