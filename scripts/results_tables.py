@@ -39,11 +39,13 @@ FAMILIES = {
 }
 # (vHeatIR-S label, SwinIR-S label, budget): the same-budget pairs of the README, each trained
 # through the same pipeline on the same data and schedule. "5k+1k it": the pair's own 5k gray
-# denoiser plus 1,000 iterations on the table's task (colour: warm-started, scripts/warm_start.py).
+# denoiser plus 1,000 iterations on the table's task (colour: warm-started, scripts/warm_start.py);
+# "5k+1k+1k it": the pair's own (5k+1k it) gray JPEG model plus 1,000 colour JPEG iterations.
 PAIRS = [
     ('vHeatIR-S (5k it)', 'SwinIR-S (5k it)', 'equal iterations'),
     ('vHeatIR-S (5k it)', 'SwinIR-S (equal time)', 'equal CPU time'),
     ('vHeatIR-S (5k+1k it)', 'SwinIR-S (5k+1k it)', 'equal iterations'),
+    ('vHeatIR-S (5k+1k+1k it)', 'SwinIR-S (5k+1k+1k it)', 'equal iterations'),
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
