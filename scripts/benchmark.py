@@ -25,6 +25,7 @@ import torch  # noqa: E402
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
 from vheatir.amp import slow_amp_reason  # noqa: E402
+from vheatir.compat import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
 from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402
@@ -75,11 +76,8 @@ def record_in_manifest(info: dict, results: list, json_path: str, manifest: str)
 
 
 def write_json(path: str, payload: dict) -> None:
-    """Write payload to path atomically: readers never see half a file."""
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-    with open(path + '.tmp', 'w') as f:
-        json.dump(payload, f, indent=1)
-    os.replace(path + '.tmp', path)
+    """Write payload as indented JSON through :func:`vheatir.compat.atomic_write`."""
+    atomic_write(path, lambda f: f.write(json.dumps(payload, indent=1).encode()))
 
 
 def finished_levels(partial: str, info: dict) -> dict:
@@ -91,11 +89,12 @@ def finished_levels(partial: str, info: dict) -> dict:
             saved = json.load(f)
     except (OSError, ValueError) as e:
         raise ValueError(f'{partial}: unreadable ({e}); delete it or drop --resume') from None
-    changed = sorted(k for k in set(info) | set(saved.get('info', {})) if info.get(k) != saved['info'].get(k))
+    old = saved.get('info', {})
+    changed = sorted(k for k in set(info) | set(old) if info.get(k) != old.get(k))
     if changed:
         raise ValueError(f'{partial} was written with other settings ({", ".join(changed)}); '
                          'delete it or drop --resume')
-    return {(r['set'], r['level']): r for r in saved['results']}
+    return {(r['set'], r['level']): r for r in saved.get('results', [])}
 
 
 def main() -> int:
@@ -190,7 +189,7 @@ def main() -> int:
                 return 2
             r.update(set=name, level=level, wall_seconds=time.time() - start)
             results.append(r)
-            write_json(partial, {'info': info, 'command': command, 'complete': False, 'results': results})
+            write_json(partial, {'info': info, 'command': command, 'results': results})
             m = r['mean']
             print(f"{name} {'sigma' if args.task == 'denoise' else 'q'}={level:g}: "
                   f"PSNR {m['psnr']:.2f} SSIM {m['ssim']:.4f}" + (f" PSNR-B {m['psnrb']:.2f}" if 'psnrb' in m else '')

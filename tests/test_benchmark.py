@@ -169,7 +169,7 @@ def test_benchmark_resume_reuses_levels_a_killed_run_finished(odd_gray_set):
 
     # A run killed after sigma 25 of 25,50 leaves what it finished under .partial.
     info = {k: v for k, v in one.items() if k not in ('command', 'results')}
-    (wd / 'two.json.partial').write_text(json.dumps({'info': info, 'complete': False, 'results': one['results']}))
+    (wd / 'two.json.partial').write_text(json.dumps({'info': info, 'results': one['results']}))
     code, _, err = _script(*common, '--sigmas', '25,50', '--out', 'two.json', '--resume', cwd=wd)
     assert code == 0, err
     assert 'odd 25: reused' in err and 'odd 50: reused' not in err
