@@ -24,7 +24,7 @@ import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
-from vheatir.amp import slow_amp_reason  # noqa: E402
+from vheatir.amp import native_amp  # noqa: E402
 from vheatir.compat import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
@@ -144,10 +144,7 @@ def main() -> int:
     if bool(args.checkpoint) != bool(args.option) or (args.checkpoint and args.weights):
         p.error('give --checkpoint together with --option, and not with --weights')
 
-    slow = slow_amp_reason(device, args.amp)
-    if slow:
-        print(f'note: --amp {args.amp} ignored, {slow}: float32 instead', file=sys.stderr)
-        args.amp = None
+    args.amp = native_amp(device, args.amp, lambda msg: print(f'note: --{msg}', file=sys.stderr))
     # The CPU's vector level: seconds per image from an AVX2 and an AVX-512 host differ.
     info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)',
             'cpu_capability': torch.backends.cpu.get_cpu_capability()}

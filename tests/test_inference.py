@@ -311,6 +311,7 @@ def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow,
     half = restore(img, sigma=25, weights=weights['gray'], amp='bf16')
     # bf16 keeps 8 bits of mantissa: a few 8-bit levels at most on this tiny model (measured 2).
     assert half.dtype == np.uint8 and np.abs(half.astype(int) - plain).max() <= 3
+    assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp='fp32'), plain)
     with pytest.raises(ValueError, match='amp'):
         restore(img, sigma=25, weights=weights['gray'], amp='fp8')
 

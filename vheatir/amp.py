@@ -1,6 +1,6 @@
 """Mixed precision: which autocast dtypes we offer, and whether this machine runs them natively."""
 from contextlib import nullcontext
-from typing import ContextManager, Optional
+from typing import Callable, ContextManager, Optional
 
 import torch
 
@@ -28,6 +28,23 @@ def slow_amp_reason(device: torch.device, amp: Optional[str]) -> Optional[str]:
     """
     if amp == 'bf16' and device.type == 'cpu' and not cpu_has_native_bf16():
         return f'this CPU ({torch.backends.cpu.get_cpu_capability()}) has no native bf16 kernels'
+    return None
+
+
+def native_amp(device: torch.device, amp: Optional[str], warn: Callable[[str], None]) -> Optional[str]:
+    """The autocast dtype name to use: ``amp`` itself, or None (float32) for None/'fp32' and
+    where :func:`slow_amp_reason` finds ``amp`` slow on ``device``.
+
+    ``warn`` receives the one-line reason, e.g. "amp bf16 ignored, this CPU (AVX2) has no
+    native bf16 kernels: float32 instead"; each caller routes it to its own channel.
+    """
+    check_amp(amp)
+    if amp in (None, 'fp32', False):
+        return None
+    reason = slow_amp_reason(device, amp)
+    if reason is None:
+        return amp
+    warn(f'amp {amp} ignored, {reason}: float32 instead')
     return None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 import torch
 
-from .amp import AMP_DTYPES, slow_amp_reason
+from .amp import AMP_DTYPES, native_amp
 from .ensemble import JPEG_BLOCK, self_ensemble as ensemble_mean
 from .weights import DEFAULT_ARCH, IN_CHANS, TASKS, default_weights, load_network
 
@@ -427,7 +427,7 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
         memory_budget_gb: memory allowed for one forward pass; default
             min(0.5 * available memory, DEFAULT_BUDGET_CAP_GB = 6 GB).
-        amp: None (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
+        amp: None or 'fp32' (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
             (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
             the image is restored again in float32, with a warning, so the output is never NaN.
             bf16 on a CPU without native bf16 kernels runs in float32, with a warning.
@@ -447,14 +447,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f'tile_overlap must be an integer in [0, tile), got {tile_overlap!r}')
     if memory_budget_gb is not None and not memory_budget_gb > 0:
         raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
-    if amp is not None and amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
     cond_value, level = _condition(task, image, sigma, quality)
     device = resolve_device(device)
-    slow = slow_amp_reason(torch.device(device), amp)
-    if slow:
-        warnings.warn(f'amp {amp} ignored, {slow}: float32 instead')
-        amp = None
+    amp = native_amp(torch.device(device), amp, warnings.warn)
     net, info = load_model(select_weights(image, task, weights, device, level), device)
 
     planes = _color_planes(image)

@@ -15,7 +15,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
-from ..amp import autocast_context, check_amp, slow_amp_reason
+from ..amp import autocast_context, native_amp
 from ..archs.window_pad import forward_padded
 from ..compat import atomic_torch_save
 
@@ -48,12 +48,9 @@ class VHeatIRModel(SRModel):
         super().__init__(opt)
         for section in ('train', 'val'):
             settings = self.opt.get(section) or {}
-            check_amp(settings.get('amp'))
-            reason = slow_amp_reason(self.device, settings.get('amp'))
-            if reason:
-                # Reference loops instead of oneDNN: an order of magnitude slower than float32.
-                get_root_logger().warning(f"{section}: amp {settings['amp']} ignored, {reason}: float32 instead.")
-                settings['amp'] = None
+            # Reference loops instead of oneDNN would be an order of magnitude slower than float32.
+            settings['amp'] = native_amp(self.device, settings.get('amp'),
+                                         lambda msg, s=section: get_root_logger().warning(f'{s}: {msg}.'))
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """Move ``net`` to the device; wrap it in DDP (distributed) or DataParallel (several GPUs).
