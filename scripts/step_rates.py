@@ -6,7 +6,8 @@
 
 Each log line ``<date> <time>,<ms> INFO: [...][epoch: E, iter: N, ...]`` is a print point; the
 seconds between two consecutive print points over the iterations between them give one interval
-rate. A model's rate is the median over the intervals of all its logs (validation pauses and
+rate; an interval spanning a restart (a ``Start training from`` line, as in a resumed run's log
+appended to the first) is not one. A model's rate is the median over the intervals of all its logs (validation pauses and
 other outliers fall out of the median). ``--budget MODEL:N`` prints, for every model, how many
 of its iterations take as long as N iterations of MODEL. Prints a markdown table.
 """
@@ -18,18 +19,24 @@ import sys
 from typing import List, Optional
 
 PRINT_POINT = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ INFO: \[.*?iter:\s*([\d,]+),')
+RESTART = 'INFO: Start training from'
 
 
 def interval_rates(path: str) -> List[float]:
     """Seconds per iteration of each interval between consecutive print points of one log."""
-    points = []
+    rates, last = [], None
     with open(path) as f:
         for line in f:
+            if RESTART in line:
+                last = None
+                continue
             m = PRINT_POINT.match(line)
             if m:
-                points.append((datetime.datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S'),
-                               int(m.group(2).replace(',', ''))))
-    return [(t1 - t0).total_seconds() / (i1 - i0) for (t0, i0), (t1, i1) in zip(points, points[1:]) if i1 > i0]
+                point = (datetime.datetime.strptime(m.group(1), '%Y-%m-%d %H:%M:%S'), int(m.group(2).replace(',', '')))
+                if last is not None and point[1] > last[1]:
+                    rates.append((point[0] - last[0]).total_seconds() / (point[1] - last[1]))
+                last = point
+    return rates
 
 
 def main(argv: Optional[List[str]] = None) -> int:

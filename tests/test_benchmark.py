@@ -262,6 +262,14 @@ def test_step_rates_from_training_logs(tmp_path, capsys):
     assert out[2] == '| A | 3 | 1.00 | 500 |' and out[3] == '| B | 2 | 2.00 | 250 |'
     assert step_rates.main([f'A={tmp_path / "none.log"}']) == 2
 
+    # A resumed run's log appended to the first: the hour between the two parts is no interval.
+    resumed = tmp_path / 'resumed.log'
+    resumed.write_text(open(slow).read() + '\n'.join([
+        '2026-11-24 11:00:00,000 INFO: Start training from epoch: 0, iter: 300',
+        '2026-11-24 11:03:20,000 INFO: [train..][epoch:  0, iter:     400, lr:(1e-04,)] l_pix: 1e-02',
+        '2026-11-24 11:06:40,000 INFO: [train..][epoch:  0, iter:     500, lr:(1e-04,)] l_pix: 1e-02']) + '\n')
+    assert step_rates.interval_rates(str(resumed)) == [2.0, 2.0, 2.0]
+
 
 def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high_one(monkeypatch):
     sys.path.insert(0, os.path.join(ROOT, 'scripts'))
