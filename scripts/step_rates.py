@@ -8,8 +8,9 @@ Each log line ``<date> <time>,<ms> INFO: [...][epoch: E, iter: N, ...]`` is a pr
 seconds between two consecutive print points over the iterations between them give one interval
 rate; an interval spanning a restart (a ``Start training from`` line, as in a resumed run's log
 appended to the first) is not one. A model's rate is the median over the intervals of all its
-logs (validation pauses and other outliers fall out of the median). ``--budget MODEL:N`` prints, for every model, how many
-of its iterations take as long as N iterations of MODEL. Prints a markdown table.
+logs (validation pauses and other outliers fall out of the median). ``--budget MODEL:N``
+prints, for every model, how many of its iterations take as long as N iterations of MODEL.
+Prints a markdown table.
 """
 import argparse
 import datetime
