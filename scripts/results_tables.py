@@ -45,7 +45,9 @@ PAIRS = [
     ('vHeatIR-S (5k it)', 'SwinIR-S (5k it)', 'equal iterations'),
     ('vHeatIR-S (5k it)', 'SwinIR-S (equal time)', 'equal CPU time'),
     ('vHeatIR-S (5k+1k it)', 'SwinIR-S (5k+1k it)', 'equal iterations'),
+    ('vHeatIR-S (5k+1k it)', 'SwinIR-S (equal time)', 'equal CPU time'),
     ('vHeatIR-S (5k+1k+1k it)', 'SwinIR-S (5k+1k+1k it)', 'equal iterations'),
+    ('vHeatIR-S (5k+1k+1k it)', 'SwinIR-S (equal time)', 'equal CPU time'),
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'

@@ -23,6 +23,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
+def scripts_importable(monkeypatch):
+    """Make ``scripts/`` importable for one test; sys.path is restored afterwards."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, 'scripts'))
+
+
+@pytest.fixture
 def two_images(tmp_path):
     write_sample_images(str(tmp_path / 'gray'), gray=True, size=64, count=2)
     write_sample_images(str(tmp_path / 'color'), gray=False, size=64, count=2)
@@ -94,7 +100,7 @@ def _swinir_checkpoint(tmp_path):
     return str(tmp_path / 'net_g_7.pth'), str(option)
 
 
-def test_benchmark_script_end_to_end(odd_gray_set):
+def test_benchmark_script_end_to_end(odd_gray_set, scripts_importable):
     wd = odd_gray_set
     common = ['--task', 'denoise', '--root', 'sets', '--sets', 'odd', '--sigmas', '25']
 
@@ -135,7 +141,6 @@ def test_benchmark_script_end_to_end(odd_gray_set):
     assert plus['results'][0]['mean']['psnr'] != swinir['results'][0]['mean']['psnr']
 
     # The quality/speed picture from these JSONs: one point per model, the input as a line.
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
     import plot_quality_speed
     from plot_quality_speed import points
     jsons = [str(wd / f) for f in ('input.json', 'bm3d.json', 'swinir.json')]
@@ -186,8 +191,7 @@ def test_benchmark_resume_reuses_levels_a_killed_run_finished(odd_gray_set):
     assert (wd / 'three.json.partial').exists() and not (wd / 'three.json').exists()
 
 
-def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_importable):
     from results_tables import head_to_head, markdown_table, measured, model_label, pair_summary, replace_blocks
     (tmp_path / 'w.pth').write_bytes(b'current weights')
     sha = hashlib.sha256(b'current weights').hexdigest()
@@ -240,8 +244,7 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path):
     assert replace_blocks('no markers', {'denoise_gray': table}) == ('no markers', [])
 
 
-def test_step_rates_from_training_logs(tmp_path, capsys):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+def test_step_rates_from_training_logs(tmp_path, capsys, scripts_importable):
     import step_rates
 
     def log(name, seconds_per_100):
@@ -271,8 +274,7 @@ def test_step_rates_from_training_logs(tmp_path, capsys):
     assert step_rates.interval_rates(str(resumed)) == [2.0, 2.0, 2.0]
 
 
-def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high_one(monkeypatch):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high_one(monkeypatch, scripts_importable):
     import bench_speed
 
     calls = []
@@ -284,8 +286,7 @@ def test_bench_speed_reads_peaks_with_a_low_mmap_threshold_and_times_with_a_high
     assert bench_speed.TIMING_MMAP_THRESHOLD == REUSE_MMAP_THRESHOLD   # timed as inference.py runs
 
 
-def test_bench_speed_alternate_repeats_short_calls_until_min_total(monkeypatch):
-    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+def test_bench_speed_alternate_repeats_short_calls_until_min_total(monkeypatch, scripts_importable):
     import bench_speed
 
     clock, counts = [0.0], [0, 0]
