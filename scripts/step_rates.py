@@ -1,8 +1,7 @@
 """Seconds per training iteration from BasicSR training logs, and what an equal CPU-time budget buys.
 
-    python scripts/step_rates.py \\
-        vHeatIR-S=docs/logs/train_vHeatIR_S_denoise_gray_ft.log,docs/logs/train_vHeatIR_S_denoise_gray_ft2.log \\
-        SwinIR-S=docs/logs/train_SwinIR_S_denoise_gray_equal_time.log --budget vHeatIR-S:5000
+    python scripts/step_rates.py vHeatIR-S=docs/logs/train_vHeatIR_S_jpeg_gray_q10b.log \\
+        SwinIR-S=docs/logs/train_SwinIR_S_denoise_gray_equal_iter_5000.log --budget vHeatIR-S:5000
 
 Each log line ``<date> <time>,<ms> INFO: [...][epoch: E, iter: N, ...]`` is a print point; the
 seconds between two consecutive print points over the iterations between them give one interval
