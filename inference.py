@@ -5,8 +5,10 @@
     python inference.py --task denoise --input photo.png --sigma 25 --output out/
 
 Inputs: an image file, or a folder of PNG/JPEG/BMP/TIFF/WebP images (--recursive walks
-subfolders and mirrors them in the output). 8- and 16-bit, gray, RGB, RGBA (alpha kept as is)
-and palette images. Each result is written as <output>/<name>.png, 16-bit when the input was.
+subfolders and mirrors them in the output; other files are ignored and listed once). 8- and
+16-bit, gray, RGB, RGBA (alpha kept as is) and palette images. Each result is written as
+<output>/<name>.png, 16-bit when the input was, turned upright by the input's EXIF orientation
+and carrying its ICC colour profile.
 
 Weights: by default the shipped weights in weights/manifest.json for the task and each image's
 colour mode (gray, or colour; a colour image with three equal channels counts as gray), or
@@ -15,23 +17,19 @@ the specialist for one level where one ships and the level is known exactly (--s
 replaces them: give it once (used for every image; an image whose colour mode that file cannot
 handle is skipped) or twice, a gray and a colour file, to cover both.
 
-Exit status: 0 when every image was restored, 1 on an error or when files were skipped,
-2 for invalid arguments.
+Exit status: 0 when every image was restored, 1 on an error or when images were skipped
+(unreadable, undecodable, failed), 2 for invalid arguments.
 """
 import argparse
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-JPEG_EXTS = ('.jpg', '.jpeg')
 
 
 # ----------------------------------------------------------------- arguments
@@ -107,60 +105,13 @@ def collect_files(path: str, recursive: bool, skip_dir: str):
     return files
 
 
-def read_image(path: str):
-    """Decode ``path`` as H x W (gray), H x W x 3 (RGB) or H x W x 4 (RGBA); uint8, uint16 or float32.
-
-    OpenCV expands palette images to BGR (BGRA with a transparency chunk) and gray+alpha to
-    BGRA, so one IMREAD_UNCHANGED decode covers every mode. Raises ValueError when undecodable.
-    """
-    import cv2
-    import numpy as np
-
-    data = np.fromfile(path, dtype=np.uint8)  # not cv2.imread: it cannot report why it failed
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if img is None:
-        raise ValueError('cannot decode (corrupt or not an image)')
-    if img.dtype not in (np.uint8, np.uint16, np.float32):
-        raise ValueError(f'unsupported pixel type {img.dtype}')
-    if img.ndim == 3 and img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if img.ndim == 3 and img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    return img
-
-
-def write_png(path: str, img) -> None:
-    """Write RGB(A)/gray ``img`` as PNG at ``path`` via a temporary file in the same folder.
-
-    uint8 and uint16 are written as they are; float (from a float TIFF) as 16-bit.
-    """
-    import cv2
-    import numpy as np
-
-    if img.dtype not in (np.uint8, np.uint16):
-        img = np.clip(np.rint(img * 65535.0), 0, 65535).astype(np.uint16)
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise ValueError('PNG encoding failed')
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
-
-
 def index_ground_truth(gt_dir: str):
     """Map 'sub/name' (relative path without extension) and bare 'name' to ground-truth files."""
+    from vheatir.imageio import is_image_name
+
     by_rel, by_stem = {}, {}
     for path in collect_files(gt_dir, recursive=True, skip_dir=''):
-        if os.path.splitext(path)[1].lower() in IMAGE_EXTS:
+        if is_image_name(path):
             rel = os.path.splitext(os.path.relpath(path, gt_dir))[0].replace(os.sep, '/')
             by_rel[rel] = path
             by_stem.setdefault(os.path.basename(rel), path)
@@ -174,7 +125,7 @@ def psnr_ssim(output, gt_path: str):
     channels is compared as gray against a gray ground truth.
     """
     from basicsr.metrics import calculate_psnr, calculate_ssim
-    from vheatir.api import to_uint8
+    from vheatir.imageio import read_image, to_uint8
 
     def planes(img):
         img = to_uint8(img)
@@ -212,21 +163,23 @@ def main(argv=None) -> int:
     if args.gt is not None and not os.path.isdir(args.gt):
         return error(f'ground-truth folder not found: {args.gt}')
 
+    from vheatir.imageio import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, apply_orientation, image_orientation,
+                                 is_image_name, read_icc_profile, read_image, write_png)
+
     out_dir = os.path.abspath(args.output or os.path.join('results', args.task))
     if os.path.isdir(args.input):
         root = args.input
         files = collect_files(root, args.recursive, os.path.realpath(out_dir))
     else:
         root, files = os.path.dirname(args.input) or '.', [args.input]
-    skipped = []  # (file, reason)
-    # A file named on the command line is tried whatever its extension; in folders only image types.
-    images = [f for f in files if os.path.splitext(f)[1].lower() in IMAGE_EXTS or f == args.input]
-    for f in files:
-        if f not in images:
-            skipped.append((f, f'not a supported image type ({", ".join(IMAGE_EXTS)})'))
+    skipped = []  # (file, reason): images that could not be restored; they make the exit status 1
+    # A file named on the command line is tried whatever its extension; in folders only image types,
+    # the rest (notes, sidecar files) is ignored without failing the run.
+    images = [f for f in files if is_image_name(f) or f == args.input]
+    ignored = [f for f in files if f not in images]
     if not images:
         where = 'or its subfolders ' if args.recursive else ''
-        return error(f'no images found in {args.input} {where}(supported: {", ".join(IMAGE_EXTS)})')
+        return error(f'no images found in {args.input} {where}(supported: {", ".join(IMAGE_EXTENSIONS)})')
 
     # Output paths: <out>/<subfolder>/<stem>.png. Never write over an input; two inputs that
     # would share an output name (a.jpg and a.png) keep the first, skip the second.
@@ -270,13 +223,17 @@ def main(argv=None) -> int:
         skipped.append((path, reason))
         tqdm.write(f'skipped {path}: {reason}', file=sys.stderr)
 
+    if ignored:
+        shown = ', '.join(os.path.relpath(f, root) for f in ignored[:5]) + (', ...' if len(ignored) > 5 else '')
+        note(f'ignored {len(ignored)} file(s) that are not images by extension: {shown}')
     for f, reason in skipped:
         tqdm.write(f'skipped {f}: {reason}', file=sys.stderr)
     start, done, scores = time.perf_counter(), 0, []
     shipped = {}
     for path, out, key in tqdm(plan, desc='restoring', unit='img', disable=None):
         try:
-            img = read_image(path)
+            # Stored pixels (a JPEG's 8x8 grid at the corner, as in training); the result is turned upright.
+            img = read_image(path, upright=False)
             mode = api.color_mode(img)
         except ValueError as err:
             skip(path, str(err))
@@ -287,7 +244,7 @@ def main(argv=None) -> int:
             sigma, level = api.estimate_noise_sigma(img), None
             note(f'{path}: sigma {sigma:.1f} (estimated)')
         if args.task == 'jpeg' and quality == 'auto':
-            is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTS
+            is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS
             quality, how = (api.estimate_jpeg_quality(path) if is_jpeg else None), 'from its quantisation table'
             level = quality
             if quality is None:
@@ -319,7 +276,8 @@ def main(argv=None) -> int:
                                      self_ensemble=args.self_ensemble)
             for warning in caught:
                 note(f'{path}: {warning.message}')
-            write_png(out, result)
+            result = apply_orientation(result, image_orientation(path))
+            write_png(out, result, read_icc_profile(path))
         except (ValueError, RuntimeError, MemoryError, OSError) as err:
             skip(path, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
             continue

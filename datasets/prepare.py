@@ -19,7 +19,7 @@ from os import path as osp
 from typing import Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the repo checkout
-SETS = ('Set12', 'BSD68', 'CBSD68', 'LIVE1', 'Classic5', 'Train400', 'CBSD432')
+SETS = ('Set12', 'BSD68', 'CBSD68', 'LIVE1', 'Classic5', 'Train400', 'CBSD432', 'T91', 'DIV2K_crops_gray', 'CC15')
 LMDB_SETS = ('Train400', 'CBSD432')  # training sets: random-crop reads are faster from LMDB
 
 
@@ -38,11 +38,6 @@ def _link(src: str, link: str) -> str:
     target = osp.relpath(osp.realpath(src), osp.realpath(osp.dirname(link)))
     os.symlink(target, link, target_is_directory=True)
     return f'linked {name} -> {target}'
-
-
-def _dir_size(path: str) -> int:
-    """Total size in bytes of the files directly inside ``path``."""
-    return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -87,7 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         # or a missing shared folder should not wait for.
         if ROOT not in sys.path:
             sys.path.insert(0, ROOT)
-        from vheatir.data.lmdb_build import build_lmdb
+        from vheatir.data.lmdb_build import build_lmdb, dir_size
 
         start = time.perf_counter()
         try:
@@ -97,7 +92,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             failed = True
             continue
         changed = True
-        print(f'{name}.lmdb: built, {n} images, {_dir_size(out) / 1024 ** 2:.1f} MB, '
+        print(f'{name}.lmdb: built, {n} images, {dir_size(out) / 1024 ** 2:.1f} MB, '
               f'{time.perf_counter() - start:.1f} s')
 
     if not changed and not failed:

@@ -68,7 +68,8 @@ def record_in_manifest(info: dict, results: list, json_path: str, manifest: str)
     level_name = 'sigma' if info['task'] == 'denoise' else 'q'
     for r in results:
         scores = {k: round(v, 4 if k.startswith('ssim') else 2) for k, v in r['mean'].items()}
-        bench[f"{r['set']} {level_name}{r['level']:g}"] = {**scores, 'json': os.path.relpath(json_path),
+        suffix = ' 8-bit' if info.get('input') == '8-bit' else ''
+        bench[f"{r['set']} {level_name}{r['level']:g}{suffix}"] = {**scores, 'json': os.path.relpath(json_path),
                                                           'command': ' '.join(['python'] + sys.argv)}
     update_manifest(entry, manifest)
     print(f'recorded in {manifest}')
@@ -112,6 +113,9 @@ def main() -> int:
     p.add_argument('--option', default=None, help='the option file whose network_g the --checkpoint fits')
     p.add_argument('--checkpoint-key', choices=('params', 'params_ema'), default=None,
                    help='weights of the --checkpoint to test (default: params_ema where present)')
+    p.add_argument('--eight-bit', action='store_true',
+                   help='denoise: round and clip the noisy input to 8 bits (what a noisy PNG holds) '
+                        'instead of SwinIR\'s float, unclipped input')
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
@@ -133,6 +137,8 @@ def main() -> int:
         p.error(f'--sets mixes gray-only and colour sets: {sets}')
     device = torch.device(args.device)
 
+    if args.eight_bit and args.task != 'denoise':
+        p.error('--eight-bit is for --task denoise (a JPEG input is 8-bit already)')
     if args.model == 'bm3d' and args.task != 'denoise':
         p.error('--model bm3d is a denoiser: use it with --task denoise')
     if args.record and (args.model not in ('vheatir', 'swinir') or args.checkpoint):
@@ -148,6 +154,8 @@ def main() -> int:
     # The CPU's vector level: seconds per image from an AVX2 and an AVX-512 host differ.
     info = {'model': args.model, 'task': args.task, 'color': color, 'protocol': 'SwinIR (see vheatir/benchmark.py)',
             'cpu_capability': torch.backends.cpu.get_cpu_capability()}
+    if args.eight_bit:
+        info['input'] = '8-bit'  # absent: SwinIR's float input
     net = None
     if args.model in ('vheatir', 'swinir'):
         try:
@@ -180,7 +188,7 @@ def main() -> int:
                                                                      args.self_ensemble)
             start = time.time()
             try:
-                r = run_set(restorer, os.path.join(args.root, name), args.task, color, level)
+                r = run_set(restorer, os.path.join(args.root, name), args.task, color, level, args.eight_bit)
             except ValueError as e:
                 print(f'error: {e}', file=sys.stderr)
                 return 2

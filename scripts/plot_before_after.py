@@ -21,7 +21,8 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import torch  # noqa: E402
 
 import vheatir  # noqa: E402,F401
-from vheatir.benchmark import make_pair, network_restorer, score, to_uint8  # noqa: E402
+from vheatir.benchmark import make_pair, network_restorer, score  # noqa: E402
+from vheatir.imageio import to_uint8  # noqa: E402
 from vheatir.weights import default_weights, load_network  # noqa: E402
 
 

@@ -1,20 +1,28 @@
-"""The README's result tables, built from the benchmark JSON files and the published numbers.
+"""The result tables of README.md and docs/benchmarks.md, built from the benchmark JSONs and the
+published numbers.
 
-    python scripts/results_tables.py                    # print every table (markdown)
-    python scripts/results_tables.py --readme README.md # also rewrite the tables inside README.md
+    python scripts/results_tables.py                                          # print every table
+    python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md   # rewrite both
 
-One table per task family (gray/colour denoising, gray/colour JPEG): a row per test set and
-level, a column per model measured by ``scripts/benchmark.py`` (``docs/results/*.json``) and per
-published method (``docs/published.json``, PSNR only). Measured cells are "PSNR / SSIM", with
-"/ PSNR-B" for JPEG. A JSON whose weights file no longer has the sha256 it was measured with is
-stale and left out (named on stderr), so a table never mixes old scores with new weights.
-A fifth table, ``headtohead``, puts every model measured on BSD68 at σ25 side by side with
-its parameters, FLOPs at 256², training iterations and seconds, and seconds per image. A sixth,
-``pairs``, sums up each same-budget vHeatIR-S/SwinIR-S pair (``PAIRS``) over every cell both
-were measured at: the mean, smallest and largest PSNR margin, and how many cells each wins.
+Full tables (docs/benchmarks.md), one per task family (gray/colour denoising, gray/colour JPEG):
+a row per test set and level, a column per model measured by ``scripts/benchmark.py``
+(``docs/results/*.json``) and per published method (``docs/published.json``, PSNR only).
+Measured cells are "PSNR / SSIM", with "/ PSNR-B" for JPEG. A JSON whose weights file no longer
+has the sha256 it was measured with is stale and left out (named on stderr), so a table never
+mixes old scores with new weights. A fifth table, ``headtohead``, puts every model measured on
+BSD68 at σ25 side by side with its parameters, FLOPs at 256², training iterations and seconds,
+and seconds per image. A sixth, ``pairs``, sums up each same-budget vHeatIR-S/SwinIR-S pair
+(``PAIRS``) over every cell both were measured at: the mean, smallest and largest PSNR margin,
+and how many cells each wins.
 
-``--readme`` replaces the text between ``<!-- results:<family> -->`` and
-``<!-- /results:<family> -->`` in the file (written atomically).
+Compact tables (README.md), one per task family, block ``<family>_compact``: PSNR only, a row per
+method (the shipped vHeatIR-S, the task's equal-iteration vHeatIR-S/SwinIR-S pair, our BM3D run,
+the published methods), a column per set and level.
+
+``--readme`` and ``--docs`` replace the text between ``<!-- results:<block> -->`` and
+``<!-- /results:<block> -->`` in each file: the compact blocks in the README, the full ones in the
+docs page. A file that lacks one of its blocks is an error and then neither file is written;
+otherwise both are written atomically.
 """
 import argparse
 import glob
@@ -51,14 +59,20 @@ PAIRS = [
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
+SHIPPED = 'vHeatIR-S'     # the label of the shipped every-level model in each family
+COMPACT = '_compact'      # suffix of the README's compact block of a family
 
 
 def model_label(data: dict) -> str:
-    """Column name of one benchmark JSON: the weights' own label, else the model kind."""
+    """Column name of one benchmark JSON: the weights' own label, else the model kind.
+
+    A run on 8-bit denoising inputs (``scripts/benchmark.py --eight-bit``) gets its own column,
+    never mixed with SwinIR's float inputs."""
+    eight_bit = ' (8-bit input)' if data.get('input') == '8-bit' else ''
     if data.get('model') == 'input':
-        return 'input'
+        return 'input (8-bit)' if eight_bit else 'input'
     if data.get('model') == 'bm3d':
-        return 'CBM3D (ours)' if data.get('color') else 'BM3D (ours)'
+        return ('CBM3D (ours)' if data.get('color') else 'BM3D (ours)') + eight_bit
     meta = data.get('weights_meta') or {}
     label = meta.get('label') or {'VHeatIR': 'vHeatIR-S', 'SwinIR': 'SwinIR-S'}.get(data.get('arch'), data.get('arch') or '?')
     level = data.get('weights_level')
@@ -66,7 +80,7 @@ def model_label(data: dict) -> str:
         label += f" ({'σ' if data['task'] == 'denoise' else 'q'}{level:g} only)"
     if data.get('self_ensemble'):
         label += ' ×8 self-ensemble'
-    return label
+    return label + eight_bit
 
 
 def training_cost(meta: dict) -> Tuple[Optional[int], Optional[float]]:
@@ -136,6 +150,40 @@ def markdown_table(family: str, scores: Dict[str, Dict[tuple, dict]], published:
     return '\n'.join(lines) + f'\n\n(measured: {metric}; published: PSNR dB; {MISSING}: not measured yet)'
 
 
+def compact_table(family: str, scores: Dict[str, Dict[tuple, dict]], published: Dict[str, dict],
+                  pairs: List[Tuple[str, str, str]] = PAIRS) -> str:
+    """README table for ``family``, PSNR only: a row per method, a column per set and level.
+
+    Rows: the shipped model, the family's first equal-iteration pair of ``pairs`` that both were
+    measured on, our BM3D/CBM3D run, then the published methods; a measured model with no cell
+    in the grid is left out."""
+    sets, levels = FAMILIES[family]
+    level_name = 'q' if family.startswith('jpeg') else 'σ'
+    grid = [(s, lv) for s in sets for lv in levels]
+
+    def has_cells(label: str) -> bool:
+        return any(c in scores.get(label, {}) for c in grid)
+
+    rows: List[Tuple[str, List[str]]] = []
+    wanted = [(SHIPPED, f'{SHIPPED} (shipped)')]
+    pair = next(((a, b) for a, b, budget in pairs
+                 if budget == 'equal iterations' and has_cells(a) and has_cells(b)), None)
+    if pair:
+        wanted += [(label, label) for label in pair]
+    wanted += [(label, label) for label in ('BM3D (ours)', 'CBM3D (ours)')]
+    for label, shown in wanted:
+        if has_cells(label):
+            cells = scores[label]
+            rows.append((shown, [f"{cells[c]['psnr']:.2f}" if c in cells else MISSING for c in grid]))
+    for name, values in published.get(family, {}).items():
+        rows.append((f'{name} (published)', [f"{values[s][str(lv)]:.2f}" if str(lv) in values.get(s, {})
+                                             else MISSING for s, lv in grid]))
+    head = ['PSNR dB'] + [f'{s} {level_name}{lv}' for s, lv in grid]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines += ['| ' + ' | '.join([shown] + cells) + ' |' for shown, cells in rows]
+    return '\n'.join(lines)
+
+
 def head_to_head(scores: Dict[str, Dict[tuple, dict]], models: Dict[str, dict],
                  set_name: str = 'BSD68', level: int = 25) -> str:
     """Markdown table of every model measured on ``set_name`` at σ ``level`` (gray denoising):
@@ -196,11 +244,25 @@ def replace_blocks(text: str, blocks: Dict[str, str]) -> Tuple[str, List[str]]:
     return text, done
 
 
+def full_blocks(scores: dict, models: dict, published: Dict[str, dict]) -> Dict[str, str]:
+    """The docs page's blocks: the four task tables, ``headtohead`` and ``pairs``."""
+    blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
+    blocks['headtohead'] = head_to_head(scores.get('denoise_gray', {}), models.get('denoise_gray', {}))
+    blocks['pairs'] = pair_summary(scores)
+    return blocks
+
+
+def compact_blocks(scores: dict, published: Dict[str, dict]) -> Dict[str, str]:
+    """The README's blocks: ``<family>_compact`` for each task family."""
+    return {family + COMPACT: compact_table(family, scores.get(family, {}), published) for family in FAMILIES}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--results', nargs='*', default=None, help='benchmark JSONs (default docs/results/*.json)')
     p.add_argument('--published', default=os.path.join(ROOT, 'docs', 'published.json'))
-    p.add_argument('--readme', default=None, help='file whose marked table blocks are rewritten')
+    p.add_argument('--readme', default=None, help='file whose compact <family>_compact blocks are rewritten')
+    p.add_argument('--docs', default=None, help='file whose full tables (families, headtohead, pairs) are rewritten')
     args = p.parse_args(argv)
     files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
     with open(args.published) as f:
@@ -208,20 +270,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     scores, models, stale = measured(files)
     for path in stale:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
-    blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
-    blocks['headtohead'] = head_to_head(scores.get('denoise_gray', {}), models.get('denoise_gray', {}))
-    blocks['pairs'] = pair_summary(scores)
-    for family, body in blocks.items():
-        print(f'## {family}\n\n{body}\n')
-    if args.readme:
-        with open(args.readme) as f:
-            text = f.read()
-        text, done = replace_blocks(text, blocks)
-        if not done:
-            print(f'error: {args.readme}: no <!-- results:<family> --> block to fill', file=sys.stderr)
-            return 2
-        atomic_write(args.readme, lambda f: f.write(text.encode()))
-        print(f"rewrote {', '.join(done)} in {args.readme}")
+    targets = [(args.docs, full_blocks(scores, models, published)),
+               (args.readme, compact_blocks(scores, published))]
+    for _, blocks in targets:
+        for name, body in blocks.items():
+            print(f'## {name}\n\n{body}\n')
+    rewritten, complete = [], True
+    for path, blocks in targets:
+        if not path:
+            continue
+        with open(path) as f:
+            text, done = replace_blocks(f.read(), blocks)
+        missing = [name for name in blocks if name not in done]
+        if missing:   # e.g. a README given as --docs: write nothing rather than half the tables
+            print(f"error: {path}: no block {', '.join(missing)} to fill "
+                  f"(<!-- results:<block> --> ... <!-- /results:<block> -->)", file=sys.stderr)
+            complete = False
+        rewritten.append((path, text, done))
+    if not complete:
+        return 2
+    for path, text, done in rewritten:
+        atomic_write(path, lambda f, text=text: f.write(text.encode()))
+        print(f"rewrote {', '.join(done)} in {path}")
     return 0
 
 

@@ -44,9 +44,36 @@ def test_large_blocks_come_from_the_heap_only_after_reuse_freed_memory(setting, 
     assert int(out.stdout.split()[-1]) == mmapped_mib
 
 
+TRIM_CHILD = r"""
+import ctypes, ctypes.util
+from vheatir import allocator
+libc = ctypes.CDLL(ctypes.util.find_library('c'))
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                'arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost'.split()]
+
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+assert allocator.set_mmap_threshold(2 ** 30)   # trim threshold 2 x 1 GiB: beyond a C int
+for gib in (1.8, 2.2):
+    # Four blocks below the mmap threshold come from the heap; untouched, they cost no RAM.
+    blocks = [libc.malloc(int(gib * 2 ** 30 / 4)) for _ in range(4)]
+    assert all(blocks)
+    grown = libc.mallinfo2().arena
+    for b in reversed(blocks):
+        libc.free(b)
+    print(grown // 2 ** 20, libc.mallinfo2().arena // 2 ** 20)
+"""
+
+
+@pytest.mark.skipif(not _glibc_with_mallinfo2(), reason='needs glibc >= 2.33 (mallinfo2)')
 def test_thresholds_beyond_a_c_int_are_clamped_not_wrapped():
-    # 2 x 2 GiB would wrap to a negative trim threshold in a C int.
-    if allocator._libc() is None:
-        pytest.skip('no glibc')
-    assert allocator.set_mmap_threshold(2 ** 30)
-    assert allocator.set_mmap_threshold(32 * 2 ** 20)   # back to the default ceiling for the other tests
+    # Freed memory at the top of the heap goes back to the OS once it exceeds the trim threshold.
+    # Clamped to INT_MAX (2 GiB - 1 byte), 1.8 GiB freed is kept and 2.2 GiB is trimmed; wrapped to a
+    # negative int (read as a huge size_t) nothing would ever be trimmed.
+    out = subprocess.run([sys.executable, '-c', TRIM_CHILD], capture_output=True, text=True, check=True)
+    (grown_18, after_18), (grown_22, after_22) = [map(int, line.split()) for line in out.stdout.split('\n')[:2]]
+    assert grown_18 >= 1800 and after_18 == grown_18          # below the threshold: kept
+    assert grown_22 >= 2200 and after_22 < 1024               # above it: handed back

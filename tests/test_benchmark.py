@@ -216,6 +216,9 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_imp
     assert sorted(gray) == ['BM3D (ours)', 'SwinIR-S (equal time)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
     assert model_label({'model': 'vheatir', 'task': 'jpeg', 'arch': 'VHeatIR', 'self_ensemble': True}) == \
         'vHeatIR-S ×8 self-ensemble'   # its own column, never mixed with the plain model's
+    assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'input': '8-bit'}) == \
+        'vHeatIR-S (8-bit input)'      # likewise a run on 8-bit inputs (benchmark.py --eight-bit)
+    assert model_label({'model': 'input', 'task': 'denoise', 'input': '8-bit'}) == 'input (8-bit)'
     table = markdown_table('denoise_gray', gray, {'denoise_gray': {'SwinIR': {'BSD68': {'25': 29.5}}}})
     row = next(line for line in table.splitlines() if line.startswith('| BSD68, 25 '))
     assert row == ('| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.70 / 0.5000 | 28.90 / 0.5000 '
@@ -242,6 +245,70 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_imp
     assert done == ['denoise_gray'] and 'old table' not in once and once.endswith('-->\nend\n')
     assert replace_blocks(once, {'denoise_gray': table})[0] == once   # idempotent
     assert replace_blocks('no markers', {'denoise_gray': table}) == ('no markers', [])
+
+
+def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, capsys, scripts_importable):
+    import results_tables
+
+    def result(name, model, psnr, label=None, **extra):
+        meta = {'weights_meta': {'label': label}} if label else {}
+        (tmp_path / f'{name}.json').write_text(json.dumps({
+            'model': model, 'task': 'denoise', 'color': False, 'arch': 'VHeatIR', **meta, **extra,
+            'results': [{'set': 'BSD68', 'level': 25.0, 'mean': {'psnr': psnr, 'ssim': 0.8},
+                         'seconds_per_image': 2.0},
+                        {'set': 'Set12', 'level': 15.0, 'mean': {'psnr': psnr + 2, 'ssim': 0.9}}]}))
+        return str(tmp_path / f'{name}.json')
+
+    files = [result('input', 'input', 20.5), result('bm3d', 'bm3d', 28.6), result('shipped', 'vheatir', 28.9),
+             result('twin', 'vheatir', 28.8, 'vHeatIR-S (5k it)'),
+             result('swin', 'swinir', 28.3, 'SwinIR-S (5k it)', arch='SwinIR'),
+             result('swin_time', 'swinir', 28.1, 'SwinIR-S (equal time)', arch='SwinIR')]
+    published = tmp_path / 'published.json'
+    published.write_text(json.dumps({'denoise_gray': {'DnCNN': {'BSD68': {'25': 29.23}},
+                                                      'SwinIR': {'BSD68': {'25': 29.5}, 'Set12': {'15': 33.36}}}}))
+    full = ['denoise_gray', 'denoise_color', 'jpeg_gray', 'jpeg_color', 'headtohead', 'pairs']
+    compact = [f'{family}_compact' for family in results_tables.FAMILIES]
+
+    def marked(names):
+        return 'top\n' + ''.join(f'<!-- results:{n} -->\nold\n<!-- /results:{n} -->\n' for n in names) + 'end\n'
+
+    readme, docs = tmp_path / 'README.md', tmp_path / 'benchmarks.md'
+    readme.write_text(marked(compact))
+    docs.write_text(marked(full))
+    args = ['--results', *files, '--published', str(published), '--readme', str(readme), '--docs', str(docs)]
+    assert results_tables.main(args) == 0
+    out = capsys.readouterr().out
+    assert f'rewrote {", ".join(full)} in {docs}' in out and f'rewrote {", ".join(compact)} in {readme}' in out
+    r, d = readme.read_text(), docs.read_text()
+    assert 'old' not in r and 'old' not in d and r.endswith('end\n') and d.endswith('end\n')
+
+    # README: PSNR only, a row per method (shipped, the equal-iteration pair, BM3D, published), a column per cell.
+    block = r.split('<!-- results:denoise_gray_compact -->\n')[1].split('\n<!-- /results')[0].splitlines()
+    assert block[0] == ('| PSNR dB | BSD68 σ15 | BSD68 σ25 | BSD68 σ50 | Set12 σ15 | Set12 σ25 | Set12 σ50 |')
+    assert block[2:] == [
+        '| vHeatIR-S (shipped) | — | 28.90 | — | 30.90 | — | — |',
+        '| vHeatIR-S (5k it) | — | 28.80 | — | 30.80 | — | — |',
+        '| SwinIR-S (5k it) | — | 28.30 | — | 30.30 | — | — |',
+        '| BM3D (ours) | — | 28.60 | — | 30.60 | — | — |',
+        '| DnCNN (published) | — | 29.23 | — | — | — | — |',
+        '| SwinIR (published) | — | 29.50 | — | 33.36 | — | — |']
+    assert '0.8000' not in r and 'SwinIR-S (equal time)' not in r and 'input' not in r
+    # Families with nothing measured still get their (published-only or empty) table.
+    assert r.count('| PSNR dB |') == 4
+
+    # Docs: the full tables (SSIM, every model, head-to-head, pairs), none of the compact ones.
+    assert '| BSD68, 25 | 20.50 / 0.8000 | 28.60 / 0.8000 |' in d and 'SwinIR-S (equal time)' in d
+    assert '| vHeatIR-S | — | — | — | — | 28.90 / 0.8000 | 2.00 |' in d
+    assert '| denoise gray | equal CPU time | vHeatIR-S (5k it) | SwinIR-S (equal time) | 2 |' in d
+    assert '| PSNR dB |' not in d
+    assert results_tables.main(args) == 0 and readme.read_text() == r and docs.read_text() == d   # idempotent
+
+    # A missing block is an error naming it, and then neither file is written.
+    readme.write_text(marked(compact[:-1]))
+    docs.write_text(marked(full))
+    assert results_tables.main(args) == 2
+    assert 'no block jpeg_color_compact to fill' in capsys.readouterr().err
+    assert readme.read_text() == marked(compact[:-1]) and docs.read_text() == marked(full)
 
 
 def test_step_rates_from_training_logs(tmp_path, capsys, scripts_importable):

@@ -9,7 +9,7 @@ import io
 import math
 import os
 import warnings
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.fft
@@ -83,53 +83,23 @@ def color_mode(image: np.ndarray) -> str:
     return 'gray' if _is_gray_planes(_color_planes(image)) else 'color'
 
 
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """The image with values rescaled and rounded to uint8 (uint16 / 257, float * 255), same shape."""
-    if image.dtype == np.uint8:
-        return image
-    return np.clip(np.rint(image.astype(np.float64) * (255.0 / _scale(image.dtype))), 0, 255).astype(np.uint8)
-
-
-# ------------------------------------------------------------- noise and quality
-# Daubechies-2 decomposition high-pass filter (PyWavelets' db2 dec_hi).
-_DB2_HI = np.array([-0.48296291314453416, 0.8365163037378079, -0.2241438680420134, -0.12940952255126037])
-
-
-def _db2_detail(x: np.ndarray, axis: int) -> np.ndarray:
-    """One level of db2 high-pass filtering and decimation along ``axis``.
-
-    Equal to PyWavelets' ``dwt`` detail coefficients with mode='symmetric' (checked to 1e-15),
-    so that the noise estimate below matches skimage's without needing PyWavelets.
-    """
-    x = np.moveaxis(x, axis, -1)
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(3, 3)], mode='symmetric')
-    n = padded.shape[-1]
-    full = sum(_DB2_HI[k] * padded[..., 3 - k:n - k] for k in range(4))
-    return np.moveaxis(full[..., 1::2], -1, axis)
-
-
 def estimate_noise_sigma(image: np.ndarray) -> float:
     """Gaussian noise standard deviation of ``image`` on the 0-255 scale, whatever its dtype.
 
-    Donoho's robust wavelet estimator, the one ``skimage.restoration.estimate_sigma`` uses:
-    median(|d|) / 0.6745 of the finest diagonal db2 detail coefficients d, per channel, averaged
-    over the colour channels (alpha ignored; a 3-channel image with equal channels counts once).
-    Computed with numpy because skimage's version needs PyWavelets, which vHeatIR does not
-    depend on; it equals skimage's result (checked to 1e-14). Measured on the eight samples of
-    :mod:`vheatir.data.samples` with sigma = 25 noise, rounded and clipped to uint8: 21.8-28.3
-    (low where clipping at black/white eats noise, astronaut; high where fine texture counts
-    as noise, grass); clean images read 0.4-10.8 for the same reasons.
+    Donoho's robust wavelet estimator, ``skimage.restoration.estimate_sigma``: median(|d|) / 0.6745
+    of the finest diagonal db2 detail coefficients d, per channel, averaged over the colour
+    channels (alpha ignored; a 3-channel image with equal channels counts once). Measured on the
+    eight samples of :mod:`vheatir.data.samples` with sigma = 25 noise, rounded and clipped to
+    uint8: 21.8-28.3 (low where clipping at black/white eats noise, astronaut; high where fine
+    texture counts as noise, grass); clean images read 0.4-10.8 for the same reasons.
     """
+    from skimage.restoration import estimate_sigma
+
     _check_image(image)
     planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
     if _is_gray_planes(planes):
         planes = planes[..., :1]
-    sigmas = []
-    for c in range(planes.shape[2]):
-        detail = _db2_detail(_db2_detail(planes[..., c], 0), 1)
-        detail = detail[detail != 0]  # exactly flat regions say nothing about noise (as in skimage)
-        sigmas.append(np.median(np.abs(detail)) / 0.6744897501960817 if detail.size else 0.0)  # norm.ppf(0.75)
-    return float(np.mean(sigmas))
+    return float(estimate_sigma(planes, average_sigmas=True, channel_axis=-1))
 
 
 # ITU-T T.81 Annex K.1 luminance quantisation table (natural order), the base libjpeg scales.
@@ -319,12 +289,28 @@ def _default_budget(device: str) -> int:
 
 
 # ---------------------------------------------------------------- tiled forward
-def _tile_starts(size: int, tile: int, overlap: int) -> list:
-    """Start offsets of tiles of ``tile`` px covering ``size`` px with >= ``overlap`` px overlap."""
+def _tile_spans(size: int, tile: int, overlap: int, align: int = 1) -> List[Tuple[int, int]]:
+    """(start, end) of the fewest tiles of at most ``tile`` px that cover ``size`` px, neighbours
+    overlapping by ``overlap`` px, all of about the same length.
+
+    The image is cut into n cores of equal length with boundaries on multiples of ``align``, and
+    each core but the last reaches ``overlap`` px into the next: with ``align`` = 8 every tile of
+    a JPEG starts on its 8 x 8 grid, as in training. Tiles of equal length waste nothing, where
+    fixed-size tiles from the corner recompute up to a whole tile at the far border. ValueError
+    when ``tile`` leaves less than ``align`` px beside the overlap.
+    """
     if tile >= size:
-        return [0]
-    starts = list(range(0, size - tile, tile - overlap))
-    return starts + [size - tile]  # the last tile ends at the border (it may overlap more)
+        return [(0, size)]
+    if tile - overlap < align:
+        raise ValueError(f'tiles of {tile} px overlapping by {overlap} px leave no room for a {align} px grid step; '
+                         'use a larger tile or a smaller overlap')
+    n = math.ceil((size - overlap) / (tile - overlap))
+    while True:
+        bounds = [0] + [int(round(i * size / n / align)) * align for i in range(1, n)] + [size]
+        spans = [(b, min(size, e + overlap)) for b, e in zip(bounds, bounds[1:])]
+        if max(e - s for s, e in spans) <= tile and all(e > s for s, e in zip(bounds, bounds[1:])):
+            return spans
+        n += 1
 
 
 def _tile_window(start: int, length: int, size: int, overlap: int) -> torch.Tensor:
@@ -347,25 +333,25 @@ def _tile_window(start: int, length: int, size: int, overlap: int) -> torch.Tens
 
 
 def _forward_tiled(net: torch.nn.Module, x: torch.Tensor, cond: Optional[torch.Tensor],
-                   tile: int, overlap: int) -> torch.Tensor:
-    """Run ``net`` over overlapping tile x tile windows of x (1, C, H, W) and blend them.
+                   tile: int, overlap: int, align: int = 1) -> torch.Tensor:
+    """Run ``net`` over overlapping tiles of at most tile x tile px of x (1, C, H, W) and blend them.
 
-    The heat operator is global, so a tile's output differs from the whole-image output near
-    the tile's edges; the cross-fade hides the seams. Weighted outputs and the weights accumulate
-    in float32 on ``x``'s device; their ratio is the result.
+    Tiles come from :func:`_tile_spans` (``align``: tile starts on multiples of it). The heat
+    operator is global, so a tile's output differs from the whole-image output near the tile's
+    edges; the cross-fade hides the seams. Weighted outputs and the weights accumulate in float32
+    on ``x``'s device; their ratio is the result.
     """
     _, c, h, w = x.shape
-    th, tw = min(tile, h), min(tile, w)
     out = torch.zeros(1, c, h, w, device=x.device)
     weight = torch.zeros(1, 1, h, w, device=x.device)
-    for top in _tile_starts(h, th, overlap):
-        wy = _tile_window(top, th, h, overlap).to(x.device)
-        for left in _tile_starts(w, tw, overlap):
-            wx = _tile_window(left, tw, w, overlap).to(x.device)
+    for top, bottom in _tile_spans(h, tile, overlap, align):
+        wy = _tile_window(top, bottom - top, h, overlap).to(x.device)
+        for left, right in _tile_spans(w, tile, overlap, align):
+            wx = _tile_window(left, right - left, w, overlap).to(x.device)
             win = wy[:, None] * wx[None, :]
-            y = net(x[:, :, top:top + th, left:left + tw], cond).float()
-            out[:, :, top:top + th, left:left + tw] += y * win
-            weight[:, :, top:top + th, left:left + tw] += win
+            y = net(x[:, :, top:bottom, left:right], cond).float()
+            out[:, :, top:bottom, left:right] += y * win
+            weight[:, :, top:bottom, left:right] += win
     return out / weight
 
 
@@ -469,7 +455,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     def run(t: torch.Tensor) -> torch.Tensor:
         if tile is None or (tile >= t.shape[-2] and tile >= t.shape[-1]):
             return net(t, cond).float()
-        return _forward_tiled(net, t, cond, int(tile), int(tile_overlap))
+        # JPEG tiles start on the 8 x 8 grid, where training put it.
+        return _forward_tiled(net, t, cond, int(tile), int(tile_overlap), JPEG_BLOCK if task == 'jpeg' else 1)
 
     def forward(dtype: Optional[torch.dtype]) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast(torch.device(device).type, dtype=dtype,

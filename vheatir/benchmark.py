@@ -8,10 +8,11 @@ So our numbers compare with the published ones:
 - JPEG: gray sets read with ``IMREAD_UNCHANGED``; a colour file used for gray JPEG becomes its
   BT.601 Y channel (16–235, rounded: SwinIR's ``bgr2ycbcr(y_only=True)``); input = OpenCV JPEG at
   quality q. Colour JPEG encodes the BGR image.
+- ``eight_bit`` (our addition, denoising only): the noisy input is rounded to the 8-bit grid and
+  clipped to [0, 255] before the network, as in a noisy PNG a user has; reported separately.
 - Metrics on uint8 (output rounded), whole image, no border crop: PSNR, SSIM (BasicSR's, the same
   formulas as SwinIR's), PSNR-B for JPEG; colour results also report PSNR/SSIM on the Y channel.
 """
-import glob
 import os
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -22,21 +23,21 @@ import torch
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
 from .amp import autocast_context
+from .data.degradations import quantize_8bit
 from .archs.window_pad import forward_padded
 from .ensemble import JPEG_BLOCK, self_ensemble
+from .imageio import list_images, to_uint8
 from .metrics.psnrb import calculate_psnrb
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
 
 # A restorer maps a degraded float image (H, W, C) in [0, 1], RGB for C = 3, to the same shape.
 Restorer = Callable[[np.ndarray], np.ndarray]
 
 
-def list_images(folder: str) -> List[str]:
-    """Sorted image files directly inside ``folder``; ValueError if there are none."""
+def test_images(folder: str) -> List[str]:
+    """The images of a test set folder (:func:`vheatir.imageio.list_images`); ValueError if there are none."""
     if not os.path.isdir(folder):
         raise ValueError(f'{folder}: not a folder (run `python datasets/prepare.py` or pass --root)')
-    files = sorted(p for p in glob.glob(os.path.join(folder, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
+    files = list_images(folder)
     if not files:
         raise ValueError(f'{folder}: no images')
     return files
@@ -48,10 +49,12 @@ def y_channel_uint8(bgr: np.ndarray) -> np.ndarray:
     return y.round().astype(np.uint8)
 
 
-def make_pair(path: str, task: str, color: bool, level: float) -> Tuple[np.ndarray, np.ndarray]:
+def make_pair(path: str, task: str, color: bool, level: float,
+              eight_bit: bool = False) -> Tuple[np.ndarray, np.ndarray]:
     """(GT uint8, degraded float32 input in [0, 1]) for one file; both (H, W, C), RGB when C = 3.
 
-    ``level`` is sigma on the 0–255 scale for 'denoise', the JPEG quality for 'jpeg'.
+    ``level`` is sigma on the 0–255 scale for 'denoise', the JPEG quality for 'jpeg';
+    ``eight_bit`` rounds and clips the noisy input to 8 bits (denoising only).
     """
     if task == 'denoise':
         gt = cv2.imread(path, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
@@ -60,7 +63,7 @@ def make_pair(path: str, task: str, color: bool, level: float) -> Tuple[np.ndarr
         gt = gt if color else gt[..., None]
         np.random.seed(seed=0)
         lq = gt.astype(np.float32) / 255.0 + np.random.normal(0, level / 255.0, gt.shape)
-        lq = lq.astype(np.float32)
+        lq = quantize_8bit(lq) if eight_bit else lq.astype(np.float32)
     elif task == 'jpeg':
         gt = cv2.imread(path, cv2.IMREAD_COLOR if color else cv2.IMREAD_UNCHANGED)
         if gt is None:
@@ -73,6 +76,8 @@ def make_pair(path: str, task: str, color: bool, level: float) -> Tuple[np.ndarr
         lq = lq if color else lq[..., None]
     else:
         raise ValueError(f"task must be 'denoise' or 'jpeg', got {task!r}")
+    if eight_bit and task != 'denoise':
+        raise ValueError('eight_bit inputs are a denoising protocol (a JPEG is 8-bit already)')
     if color:  # OpenCV gives BGR; networks take RGB
         gt, lq = gt[..., ::-1].copy(), lq[..., ::-1].copy()
     return gt, lq
@@ -90,19 +95,16 @@ def score(out: np.ndarray, gt: np.ndarray, task: str) -> Dict[str, float]:
     return m
 
 
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Float [0, 1] -> uint8, rounded and clipped (the protocol's quantisation)."""
-    return (np.clip(img, 0, 1) * 255.0).round().astype(np.uint8)
-
-
-def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, level: float) -> dict:
-    """Evaluate ``restorer`` (None = the degraded input itself) on every image of ``folder``.
+def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, level: float,
+            eight_bit: bool = False) -> dict:
+    """Evaluate ``restorer`` (None = the degraded input itself) on every image of ``folder``
+    (``eight_bit``: see :func:`make_pair`).
 
     Returns {'images': [{name, psnr, ssim, [psnrb], seconds}], 'mean': {...}, 'seconds_per_image'}.
     """
     rows = []
-    for path in list_images(folder):
-        gt, lq = make_pair(path, task, color, level)
+    for path in test_images(folder):
+        gt, lq = make_pair(path, task, color, level, eight_bit)
         start = time.perf_counter()
         out = lq if restorer is None else restorer(lq)
         seconds = time.perf_counter() - start

@@ -6,11 +6,14 @@ distributed without CUDA, and resume safely after a crash.
   resume that skips incomplete checkpoints; atomic checkpoint writes.
 - ``init_dist`` / ``patch_basicsr_dist``: torchrun/Slurm process groups with gloo on
   the CPU and nccl on GPUs.
+- ``load_option_file`` / ``patch_basicsr_yaml``: option files are parsed as plain YAML data
+  (basicsr's loader builds arbitrary Python objects, so an option file could run code).
 
 Everything here patches *behaviour at import/run time* from inside our package;
 site-packages is never edited.
 """
 import argparse
+import collections
 import os
 import re
 import subprocess
@@ -102,6 +105,14 @@ def _is_complete_checkpoint(path: str) -> bool:
         return False
 
 
+def load_training_state(path: str) -> dict:
+    """A ``<iter>.state`` file, unpickled with ``weights_only=True``: tensors, numbers, strings and
+    containers only, never code. basicsr's MultiStepRestartLR keeps its milestones in a Counter,
+    the one class beyond those that a training state holds."""
+    with torch.serialization.safe_globals([collections.Counter]):
+        return torch.load(path, map_location='cpu', weights_only=True)
+
+
 def _resume_networks(opt: dict, it: int) -> list[str]:
     """Model files ``check_resume`` will load when resuming from iteration ``it``."""
     ignored = opt['path'].get('ignore_resume_networks') or []
@@ -131,8 +142,7 @@ def find_resume_state(opt: dict, log=print):
             log(f'Skipping training state {path}: network file {missing[0]} is missing or incomplete.')
             continue
         try:
-            # Our training states hold optimiser/scheduler dicts (Counters, lists), not just tensors.
-            state = torch.load(path, map_location='cpu', weights_only=False)
+            state = load_training_state(path)
         except Exception as err:  # truncated / corrupt file: any unpickling error
             log(f'Skipping training state {path}: cannot load it ({type(err).__name__}: {err}).')
             continue
@@ -185,7 +195,7 @@ def load_resume_state(opt: dict):
                 remove_tmp_leftovers(opt)
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
-        state = torch.load(path, map_location='cpu', weights_only=False)
+        state = load_training_state(path)
     _check_ranks_agree(None if state is None else state['iter'])
     if path is None:
         return None
@@ -230,7 +240,12 @@ def init_dist(launcher: str, backend: Optional[str] = None, num_gpu=None, timeou
     if launcher == 'slurm':  # as basicsr: derive torchrun's variables from Slurm's
         proc_id = int(os.environ['SLURM_PROCID'])
         node_list = os.environ['SLURM_NODELIST']
-        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+        # An argument list, no shell: the node list is data, whatever characters it holds.
+        hosts = subprocess.run(['scontrol', 'show', 'hostname', node_list], capture_output=True, text=True,
+                               check=True).stdout.split()
+        if not hosts:
+            raise RuntimeError(f'scontrol show hostname {node_list!r} listed no host')
+        os.environ['MASTER_ADDR'] = hosts[0]
         if port is not None:
             os.environ['MASTER_PORT'] = str(port)
         os.environ.setdefault('MASTER_PORT', '29500')
@@ -253,16 +268,65 @@ def init_dist(launcher: str, backend: Optional[str] = None, num_gpu=None, timeou
     dist.init_process_group(backend=backend, init_method='env://', timeout=timedelta(minutes=timeout_min), **kwargs)
 
 
+class OptionFileError(ValueError):
+    """An option file cannot be read or holds more than plain YAML data; the message is one line."""
+
+
+class SafeOrderedLoader(yaml.SafeLoader):
+    """YAML's safe loader (plain data only: no Python tags) with mappings as OrderedDict, as basicsr's."""
+
+
+SafeOrderedLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    lambda loader, node: collections.OrderedDict(loader.construct_pairs(node, deep=True)))
+
+
+class SafeOrderedDumper(yaml.SafeDumper):
+    """The dumper matching :class:`SafeOrderedLoader` (OrderedDict written as a plain mapping)."""
+
+
+SafeOrderedDumper.add_representer(collections.OrderedDict,
+                                  lambda dumper, data: dumper.represent_dict(data.items()))
+
+
+def safe_ordered_yaml() -> tuple:
+    """(Loader, Dumper) in place of ``basicsr.utils.options.ordered_yaml``; see :class:`SafeOrderedLoader`."""
+    return SafeOrderedLoader, SafeOrderedDumper
+
+
+def load_option_file(path: str) -> dict:
+    """Parse an option file as plain YAML data; :class:`OptionFileError` naming the file otherwise."""
+    try:
+        with open(path) as f:
+            return yaml.load(f, Loader=SafeOrderedLoader) or {}
+    except OSError as err:
+        raise OptionFileError(f'{path}: cannot read it ({err.strerror})') from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, 'problem_mark', None)
+        where = f' (line {mark.line + 1})' if mark is not None else ''
+        problem = getattr(err, 'problem', None) or str(err).splitlines()[0]
+        if isinstance(err, yaml.constructor.ConstructorError):
+            problem = f'{problem}; option files hold plain YAML data only, no Python tags'
+        raise OptionFileError(f'{path}{where}: {problem}') from None
+
+
+def patch_basicsr_yaml() -> None:
+    """Make basicsr's ``parse_options`` read option files with :func:`safe_ordered_yaml`."""
+    import basicsr.utils.options
+    basicsr.utils.options.ordered_yaml = safe_ordered_yaml
+
+
 def read_train_options(argv: Sequence[str]) -> dict:
-    """The option file named by ``-opt`` in ``argv``, parsed as basicsr will (or {} if absent)."""
+    """The option file named by ``-opt`` in ``argv``, parsed as basicsr will (or {} if absent).
+
+    Raises :class:`OptionFileError` when it is not plain YAML data.
+    """
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument('-opt', type=str)
     args, _ = parser.parse_known_args(list(argv))
     if not args.opt or not osp.isfile(args.opt):
         return {}
-    from basicsr.utils.options import ordered_yaml
-    with open(args.opt) as f:
-        return yaml.load(f, Loader=ordered_yaml()[0]) or {}
+    return load_option_file(args.opt)
 
 
 def patch_basicsr_dist(opt: dict) -> None:

@@ -51,12 +51,18 @@ def kernel_radius(kernel: torch.Tensor) -> np.ndarray:
 
 
 def moved_from_init(net: torch.nn.Module) -> dict:
-    """How far training moved k from its log-spaced start, as |log10(k / k_init)| over all
-    blocks, frequencies and channels (median and max; 0.3 = a factor of 2)."""
-    moves = []
+    """How far training moved k from its log-spaced start, over all blocks, frequencies and channels:
+    |log10(k / k_init)| (median and max; 0.3 = a factor of 2) and the median |k - k_init| / k_init.
+    Empty for a network without heat conduction (``heat_mode: none``)."""
+    moves, relative = [], []
     for g, group in enumerate(net.groups):
         for b in range(len(group.blocks)):
+            if not hasattr(group.blocks[b].hco, 'diffusivity'):
+                return {}
             k = block_diffusivity(net, g, b, SIDE)
-            moves.append((torch.log10(k) - torch.log10(Diffusivity.initial_k(k.shape[2]))).abs().flatten())
+            k0 = Diffusivity.initial_k(k.shape[2])
+            moves.append((torch.log10(k) - torch.log10(k0)).abs().flatten())
+            relative.append(((k - k0).abs() / k0).flatten())
     moves = torch.cat(moves)
-    return {'median_abs_log10': float(moves.median()), 'max_abs_log10': float(moves.max())}
+    return {'median_abs_log10': float(moves.median()), 'max_abs_log10': float(moves.max()),
+            'median_rel_change': float(torch.cat(relative).median())}

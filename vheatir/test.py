@@ -13,13 +13,20 @@ if __package__ in (None, ''):
 
 import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
+from vheatir.compat import OptionFileError, read_train_options  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     from basicsr.test import test_pipeline
+    try:
+        read_train_options(sys.argv[1:])  # one-line error for a file that is not plain YAML data
+    except OptionFileError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     reuse_freed_memory()  # whole test images; see vheatir/allocator.py
     test_pipeline(os.getcwd())
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

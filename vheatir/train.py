@@ -9,7 +9,8 @@ complete checkpoint.
 
 A bad training image (:class:`~vheatir.data.restoration_dataset.BadSampleError`) or a
 diverged run (:class:`~vheatir.models.vheatir_model.TrainingDivergedError`) ends the run
-with one ``error: ...`` line on stderr (and in the log file) and exit status 1.
+with one ``error: ...`` line on stderr (and in the log file) and exit status 1; an option file
+that is not plain YAML data (e.g. a ``!!python/...`` tag) with one line and exit status 2.
 
 Debugging aid: with ``VHEATIR_DUMP_RANK_WEIGHTS=DIR`` in the environment every process
 writes its final ``net_g`` state dict to ``DIR/rank<r>.pth`` (to check DDP replicas agree).
@@ -25,7 +26,7 @@ if __package__ in (None, ''):
 
 import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
-from vheatir.compat import patch_basicsr_dist, patch_basicsr_train, read_train_options  # noqa: E402
+from vheatir.compat import OptionFileError, patch_basicsr_dist, patch_basicsr_train, read_train_options  # noqa: E402
 from vheatir.data.restoration_dataset import BadSampleError  # noqa: E402
 from vheatir.models.vheatir_model import TrainingDivergedError  # noqa: E402
 
@@ -66,7 +67,12 @@ def _log_to_file(message: str) -> None:
 
 def main() -> int:
     reuse_freed_memory()  # validation runs whole images; see vheatir/allocator.py
-    patch_basicsr_dist(read_train_options(sys.argv[1:]))
+    try:
+        options = read_train_options(sys.argv[1:])
+    except OptionFileError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    patch_basicsr_dist(options)
     patch_basicsr_train()
     from basicsr.train import train_pipeline
     import torch.distributed as dist

@@ -13,6 +13,11 @@ from torch import Tensor, nn
 
 from .heat_ops import DCT_IMPLS, Diffusivity, FrequencyValueEmbedding, heat_conduct
 
+# 'learned': k from the trained FVE and Diffusivity (the model); 'frozen': the same k, held at
+# its initialisation (a fixed bank of heat kernels); 'none': no DCT-decay-IDCT at all, the
+# rest of the block unchanged. The last two exist for ablations.
+HEAT_MODES = ('learned', 'frozen', 'none')
+
 
 def _nchw(x: Tensor) -> Tensor:
     return x.permute(0, 3, 1, 2)
@@ -30,29 +35,36 @@ class HeatConduction(nn.Module):
     this block's :class:`Diffusivity`. Under autocast the DCT part runs in float32, or with
     ``dct_amp`` the cosine-matrix DCT runs in the autocast dtype (bf16 training: ~2x faster
     transforms, rounding of the order of bf16's own); without autocast it is always float32.
+    ``heat_mode`` 'frozen' keeps k at its initialisation (no gradient reaches the Diffusivity);
+    'none' drops the DCT-decay-IDCT (the block has no Diffusivity, ``fve`` may be None).
     """
 
     def __init__(self, dim: int, fve_dim: int, dct_impl: str = 'auto', k_param: str = 'softplus',
-                 dct_amp: bool = False):
+                 dct_amp: bool = False, heat_mode: str = 'learned'):
         super().__init__()
         if dct_impl not in DCT_IMPLS:
             raise ValueError(f'dct_impl must be one of {DCT_IMPLS}, got {dct_impl!r}')
+        if heat_mode not in HEAT_MODES:
+            raise ValueError(f'heat_mode must be one of {HEAT_MODES}, got {heat_mode!r}')
         self.dct_impl, self.dct_amp = dct_impl, dct_amp
         self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
         self.in_proj = nn.Linear(dim, 2 * dim)
-        self.diffusivity = Diffusivity(fve_dim, dim, param=k_param)
+        if heat_mode != 'none':
+            self.diffusivity = Diffusivity(fve_dim, dim, param=k_param)
+            self.diffusivity.requires_grad_(heat_mode == 'learned')
         self.out_norm = nn.LayerNorm(dim)
         self.out_proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, fve: FrequencyValueEmbedding) -> Tensor:
+    def forward(self, x: Tensor, fve: Optional[FrequencyValueEmbedding]) -> Tensor:
         _, h, w, _ = x.shape
         x = _nhwc(self.dwconv(_nchw(x)))
         x, z = self.in_proj(x).chunk(2, dim=-1)
-        device = x.device.type
-        amp = self.dct_amp and torch.is_autocast_enabled(device)
-        dtype = torch.get_autocast_dtype(device) if amp else torch.float32
-        with torch.autocast(device, enabled=False):
-            x = heat_conduct(x, self.diffusivity(fve, h, w), self.dct_impl, dtype)
+        if hasattr(self, 'diffusivity'):
+            device = x.device.type
+            amp = self.dct_amp and torch.is_autocast_enabled(device)
+            dtype = torch.get_autocast_dtype(device) if amp else torch.float32
+            with torch.autocast(device, enabled=False):
+                x = heat_conduct(x, self.diffusivity(fve, h, w), self.dct_impl, dtype)
         # SiLU in float32: its bf16 CPU kernels (forward and backward) are several times slower.
         x = self.out_norm(x) * nn.functional.silu(z.float())
         return self.out_proj(x)
@@ -62,15 +74,15 @@ class HeatBlock(nn.Module):
     """x + HCO(LN(x)), then x + MLP(LN(x)); channels-last (B, H, W, C)."""
 
     def __init__(self, dim: int, fve_dim: int, mlp_ratio: float = 2.0, dct_impl: str = 'auto',
-                 k_param: str = 'softplus', dct_amp: bool = False):
+                 k_param: str = 'softplus', dct_amp: bool = False, heat_mode: str = 'learned'):
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.norm1 = nn.LayerNorm(dim)
-        self.hco = HeatConduction(dim, fve_dim, dct_impl, k_param, dct_amp)
+        self.hco = HeatConduction(dim, fve_dim, dct_impl, k_param, dct_amp, heat_mode)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
-    def forward(self, x: Tensor, fve: FrequencyValueEmbedding) -> Tensor:
+    def forward(self, x: Tensor, fve: Optional[FrequencyValueEmbedding]) -> Tensor:
         x = x + self.hco(self.norm1(x), fve)
         return x + self.mlp(self.norm2(x))
 
@@ -79,10 +91,13 @@ class HeatGroup(nn.Module):
     """Residual heat group: ``depth`` HeatBlocks sharing one FVE, a 3x3 conv, a skip."""
 
     def __init__(self, dim: int, depth: int, mlp_ratio: float, fve_grid: int, dct_impl: str,
-                 k_param: str = 'softplus', dct_amp: bool = False):
+                 k_param: str = 'softplus', dct_amp: bool = False, heat_mode: str = 'learned'):
         super().__init__()
-        self.fve = FrequencyValueEmbedding(dim, fve_grid)
-        self.blocks = nn.ModuleList(HeatBlock(dim, dim, mlp_ratio, dct_impl, k_param, dct_amp)
+        self.fve = None
+        if heat_mode != 'none':
+            self.fve = FrequencyValueEmbedding(dim, fve_grid)
+            self.fve.requires_grad_(heat_mode == 'learned')
+        self.blocks = nn.ModuleList(HeatBlock(dim, dim, mlp_ratio, dct_impl, k_param, dct_amp, heat_mode)
                                     for _ in range(depth))
         self.conv = nn.Conv2d(dim, dim, 3, padding=1)
 
@@ -110,6 +125,8 @@ class VHeatIR(nn.Module):
             (see :class:`~vheatir.archs.heat_ops.Diffusivity`).
         dct_amp: under autocast, run the cosine-matrix DCT in the autocast dtype instead of
             float32 (see :class:`HeatConduction`); no effect without autocast.
+        heat_mode: 'learned' (the model), or for ablations 'frozen' (k fixed at its
+            initialisation) or 'none' (no heat conduction); see ``HEAT_MODES``.
 
     forward(x, cond): x (B, in_chans, H, W) in [0, 1] (RGB for colour);
     cond (B, cond_chans) or None. Returns (B, in_chans, H, W) = x + residual.
@@ -124,11 +141,13 @@ class VHeatIR(nn.Module):
                  fve_grid: int = 16,
                  dct_impl: str = 'auto',
                  k_param: str = 'softplus',
-                 dct_amp: bool = False):
+                 dct_amp: bool = False,
+                 heat_mode: str = 'learned'):
         super().__init__()
         self.in_chans, self.cond_chans = in_chans, cond_chans
         self.conv_first = nn.Conv2d(in_chans + cond_chans, embed_dim, 3, padding=1)
-        self.groups = nn.ModuleList(HeatGroup(embed_dim, d, mlp_ratio, fve_grid, dct_impl, k_param, dct_amp)
+        self.groups = nn.ModuleList(HeatGroup(embed_dim, d, mlp_ratio, fve_grid, dct_impl, k_param, dct_amp,
+                                              heat_mode)
                                     for d in depths)
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_after_body = nn.Conv2d(embed_dim, embed_dim, 3, padding=1)

@@ -35,6 +35,16 @@ def add_gaussian_noise(img: np.ndarray, sigma: float, rng: RandomGenerator) -> n
     return noise
 
 
+def quantize_8bit(img: np.ndarray) -> np.ndarray:
+    """What saving a float [0, 1] image as 8-bit does: rounded to multiples of 1/255, clipped to [0, 1].
+
+    Returns a new float32 array of the same shape.
+    """
+    out = np.clip(np.rint(np.asarray(img, dtype=np.float32) * np.float32(255.0)), 0.0, 255.0)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
 def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     """JPEG-encode and decode an 8-bit image with OpenCV.
 

@@ -35,7 +35,7 @@ install_torchvision_alias()  # basicsr 1.4.2's package import fails on current t
 
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs  # noqa: E402
 
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from vheatir.imageio import IMAGE_EXTENSIONS, list_images  # noqa: E402
 
 # Map-size budget: raw pixel bytes x 1.5 (PNG at level >= 1 never exceeds the raw size by
 # more than a few bytes per row plus headers), plus a fixed reserve for LMDB's B-tree pages.
@@ -44,20 +44,6 @@ MAP_SIZE_RESERVE = 10 * 1024 ** 2  # bytes
 # Each value lives in whole 4 KiB overflow pages and PNG adds ~100 bytes of headers; for many
 # tiny images that rounding is larger than 1.5x the raw bytes, so reserve one page per image.
 MAP_SIZE_PER_IMAGE = 4096  # bytes
-
-
-def list_images(folder: str) -> List[str]:
-    """Return the sorted names (not paths) of the image files directly inside ``folder``.
-
-    Matches IMAGE_EXTENSIONS case-insensitively; sub-folders are not searched.
-    """
-    names = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            # is_file() follows symlinks, so linked images count and folders named "x.png" do not.
-            if entry.is_file() and osp.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS:
-                names.append(entry.name)
-    return sorted(names)
 
 
 def _check_key(name: str, folder: str) -> str:
@@ -111,7 +97,7 @@ def _validate(folder: str, lmdb_path: str, compress_level: int) -> Tuple[List[st
     if not osp.isdir(folder):
         raise ValueError(f'input is not a directory: {folder}')
 
-    names = list_images(folder)
+    names = [osp.basename(p) for p in list_images(folder)]
     if not names:
         raise ValueError(f'no images ({", ".join(e[1:] for e in IMAGE_EXTENSIONS)}) in folder: {folder}')
     keys: List[str] = []
@@ -190,7 +176,7 @@ def build_lmdb(folder: str, lmdb_path: str, compress_level: int = 1) -> int:
     return len(names)
 
 
-def _dir_size(path: str) -> int:
+def dir_size(path: str) -> int:
     """Total size in bytes of the files directly inside ``path``."""
     return sum(e.stat().st_size for e in os.scandir(path) if e.is_file())
 
@@ -213,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
-    size_mb = _dir_size(args.lmdb_path) / 1024 ** 2
+    size_mb = dir_size(args.lmdb_path) / 1024 ** 2
     print(f'wrote {n} image{"" if n == 1 else "s"} from {args.folder} to {args.lmdb_path} ({size_mb:.1f} MB)')
     return 0
 

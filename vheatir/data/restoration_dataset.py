@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from basicsr.data.data_util import paths_from_lmdb
 from basicsr.data.transforms import augment
-from basicsr.utils import FileClient, get_root_logger, scandir
+from basicsr.utils import FileClient, get_root_logger
 from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
-from .degradations import add_gaussian_noise, jpeg_compress
+from ..imageio import IMAGE_EXTENSIONS, list_images
+from .degradations import add_gaussian_noise, jpeg_compress, quantize_8bit
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 _DECODE_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR}
 _FILE_CLIENTS: dict[tuple[int, str, str], FileClient] = {}
 try:
@@ -110,8 +110,13 @@ class _SyntheticRestorationDataset(data.Dataset):
     """Shared loading, cropping and augmentation for on-the-fly degradation datasets.
 
     Options (``opt``, as BasicSR passes it):
-        dataroot_gt (str): folder of images (sorted, non-recursive) or an ``.lmdb`` folder.
+        dataroot_gt (str | list of str): folder of images (sorted, non-recursive) or an
+            ``.lmdb`` folder; with the disk backend also a list of folders, pooled.
         io_backend (dict): ``{type: disk}`` or ``{type: lmdb}``.
+        cache_images (bool, disk backend): decode every image once when the dataset is made
+            and keep it in memory (shared with forked workers), instead of decoding a whole
+            file per training patch; default false. Colour files read as grey (in_chans 1)
+            are converted by OpenCV on decoding.
         in_chans (int): 1 = true 8-bit grey (``cv2.IMREAD_GRAYSCALE``), 3 = RGB colour.
         phase (str): 'train' (random crop + augmentation, random degradation level)
             or anything else (whole image, degradation fixed per index).
@@ -135,16 +140,26 @@ class _SyntheticRestorationDataset(data.Dataset):
         self.in_chans = int(opt.get('in_chans', 3))
         if self.in_chans not in _DECODE_FLAGS:
             raise ValueError(f"in_chans must be 1 (grey) or 3 (RGB), got {opt.get('in_chans')!r}.")
-        self.gt_root = str(opt['dataroot_gt'])
+        roots = opt['dataroot_gt']
+        roots = [str(r) for r in roots] if isinstance(roots, (list, tuple)) else [str(roots)]
+        self.gt_root = ', '.join(roots)
         self.backend = opt.get('io_backend', {'type': 'disk'})['type']
         if self.backend == 'lmdb':
-            self.paths = self._keys_from_lmdb(self.gt_root)
+            if len(roots) != 1:
+                raise ValueError(f'io_backend lmdb reads one dataroot_gt, got {len(roots)}: {self.gt_root}.')
+            self.paths = self._keys_from_lmdb(roots[0])
         elif self.backend == 'disk':
-            self.paths = self._files_from_folder(self.gt_root)
+            self.paths = [p for root in roots for p in self._files_from_folder(root)]
         else:
             raise ValueError(f"io_backend type must be 'disk' or 'lmdb', got {self.backend!r}.")
         if opt.get('max_images') is not None:
             self.paths = self.paths[:int(opt['max_images'])]
+        self._cache: dict[str, np.ndarray] = {}
+        if opt.get('cache_images'):
+            if self.backend != 'disk':
+                raise ValueError('cache_images needs io_backend disk (an LMDB is read per patch already).')
+            for key in self.paths:
+                self._cache[key] = self._decode(key)
         if self.is_train:
             self.gt_size = int(opt['gt_size'])
             self.use_hflip = bool(opt.get('use_hflip', False))
@@ -160,9 +175,9 @@ class _SyntheticRestorationDataset(data.Dataset):
     def _files_from_folder(folder: str) -> list[str]:
         if not osp.isdir(folder):
             raise ValueError(f'dataroot_gt folder {folder} does not exist.')
-        paths = sorted(osp.join(folder, name) for name in scandir(folder) if name.lower().endswith(IMG_EXTENSIONS))
+        paths = list_images(folder)
         if not paths:
-            raise ValueError(f'dataroot_gt folder {folder} contains no images ({", ".join(IMG_EXTENSIONS)}).')
+            raise ValueError(f'dataroot_gt folder {folder} contains no images ({", ".join(IMAGE_EXTENSIONS)}).')
         return paths
 
     @staticmethod
@@ -196,14 +211,20 @@ class _SyntheticRestorationDataset(data.Dataset):
         return self._rng
 
     def _read_gt(self, key: str) -> np.ndarray:
-        """Decode the GT image: uint8 H x W x C, C = in_chans, BGR order for colour.
+        """The GT image: uint8 H x W x C, C = in_chans, BGR order for colour (from the cache if any).
 
         Raises :class:`BadSampleError` naming the LMDB key or file when it is missing,
         unreadable or not a decodable image.
         """
+        cached = self._cache.get(key)
+        return cached if cached is not None else self._decode(key)
+
+    def _decode(self, key: str) -> np.ndarray:
+        """Read and decode one GT image; see :meth:`_read_gt`."""
         where = f'LMDB key {key!r} in {self.gt_root}' if self.backend == 'lmdb' else f'image file {key}'
+        root = self.gt_root if self.backend == 'lmdb' else ''  # the disk client ignores its root
         try:
-            buf = _file_client(self.backend, self.gt_root).get(key, 'gt')
+            buf = _file_client(self.backend, root).get(key, 'gt')
         except _READ_ERRORS as err:
             raise BadSampleError(f'Cannot read {where}: {getattr(err, "strerror", None) or err}.') from None
         if buf is None:  # LmdbBackend.get returns None for a key the database does not hold
@@ -270,6 +291,9 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         sigma (float | [lo, hi]): noise std on the 0-255 scale. A range draws a uniform
             float per training patch, and per image (deterministically) in validation.
         sigma_val (float | [lo, hi], optional): replaces ``sigma`` outside training.
+        eight_bit_prob (float, train): the share of patches whose noisy input is rounded to
+            the 8-bit grid and clipped to [0, 255], as in every PNG a user has; default 0
+            (float, unclipped: SwinIR's protocol). Validation is never quantised.
 
     Sample: ``lq = gt + N(0, (sigma/255)^2)`` and ``gt``, float32 C x H x W (RGB or grey),
     ``cond = [sigma / 255]``. Validation noise depends only on ``val_seed + index``.
@@ -279,12 +303,18 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         super().__init__(opt)
         name, value = self._level_option('sigma')
         self.sigma_range = _parse_level(value, name, 0.0, float('inf'), integer=False)
+        self.eight_bit_prob = _parse_level(opt.get('eight_bit_prob', 0.0), 'eight_bit_prob', 0.0, 1.0,
+                                           integer=False)[0] if self.is_train else 0.0
 
     def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         lo, hi = self.sigma_range
         sigma = lo if lo == hi else float(rng.uniform(lo, hi))
         gt = _to_chw_float(img)
-        return add_gaussian_noise(gt, sigma, rng), gt, sigma / 255.0
+        lq = add_gaussian_noise(gt, sigma, rng)
+        # Drawn only when enabled, so runs without it keep their random stream.
+        if self.eight_bit_prob > 0 and rng.random() < self.eight_bit_prob:
+            lq = quantize_8bit(lq)
+        return lq, gt, sigma / 255.0
 
 
 @DATASET_REGISTRY.register()

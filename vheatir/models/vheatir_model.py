@@ -78,6 +78,25 @@ class VHeatIRModel(SRModel):
         self._last_saved_iter: Optional[int] = None
         self._log_batch_sizes()
 
+    def setup_optimizers(self) -> None:
+        """SRModel's optimiser, with ``train: heat_lr_mult`` (default 1) scaling the learning rate
+        of the heat parameters (FVE lattices and Diffusivity projections) against the rest."""
+        train_opt = self.opt['train']
+        mult = float(train_opt.get('heat_lr_mult', 1.0))
+        if mult == 1.0:
+            return super().setup_optimizers()
+        if not mult > 0:
+            raise ValueError(f'train: heat_lr_mult must be > 0, got {train_opt["heat_lr_mult"]!r}')
+        heat, rest = [], []
+        for name, param in self.net_g.named_parameters():
+            if param.requires_grad:
+                (heat if '.fve.' in name or '.diffusivity.' in name else rest).append(param)
+        optim = dict(train_opt['optim_g'])
+        optim_type = optim.pop('type')
+        groups = [{'params': rest}, {'params': heat, 'lr': optim['lr'] * mult}]
+        self.optimizer_g = self.get_optimizer(optim_type, groups, **optim)
+        self.optimizers.append(self.optimizer_g)
+
     def _log_batch_sizes(self) -> None:
         train_set = self.opt.get('datasets', {}).get('train')
         if not train_set or 'batch_size_per_gpu' not in train_set:
