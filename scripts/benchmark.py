@@ -52,7 +52,7 @@ def load_model(args: argparse.Namespace, color: bool, device: torch.device) -> t
         arch = info['arch']
         meta = {'weights': os.path.relpath(path), 'weights_sha256': sha256_of(path),
                 'weights_meta': info['meta'], 'weights_level': info['level']}
-    # FLOPs at 256 x 256: the cost column of the README's head-to-head table.
+    # FLOPs at 256 x 256: the cost column of the head-to-head table (docs/benchmarks.md).
     gflops = round(count_flops(net, 3 if color else 1, 256) / 1e9, 2)
     return net.to(device), {'arch': arch, **meta, 'gflops_256': gflops}
 

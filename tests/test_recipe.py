@@ -169,3 +169,24 @@ def test_ablation_options_differ_from_the_baseline_only_where_marked():
         assert set(body) - {line for line in body if line.startswith('name:')} <= set(kept), name
         opt = load_option_file(os.path.join(folder, name))
         assert opt['train']['total_iter'] == base['train']['total_iter'] and opt['manual_seed'] == base['manual_seed']
+
+
+def test_colour_augmentations_permute_channels_and_scale_saturation(tmp_path):
+    (tmp_path / 'c').mkdir()
+    bgr = np.zeros((32, 32, 3), np.uint8)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 40, 120, 200   # one saturated colour
+    cv2.imwrite(str(tmp_path / 'c' / 'x.png'), bgr)
+    opt = {'phase': 'train', 'dataroot_gt': str(tmp_path / 'c'), 'in_chans': 3, 'io_backend': {'type': 'disk'},
+           'quality': 90, 'gt_size': 32}
+    from vheatir.data.restoration_dataset import JPEGDataset
+    permuted = JPEGDataset({**opt, 'permute_channels': True})
+    orders = {tuple(permuted[0]['gt'][:, 0, 0].mul(255).round().int().tolist()) for _ in range(60)}
+    assert len(orders) == 6 and all(sorted(o) == [40, 120, 200] for o in orders)
+    gray = JPEGDataset({**opt, 'saturation': [0, 0]})[0]['gt']
+    assert torch.all(gray.max(0).values - gray.min(0).values < 1.5 / 255)   # saturation 0: gray
+    same = JPEGDataset({**opt, 'saturation': [1, 1]})[0]['gt']
+    assert torch.equal(same, JPEGDataset(opt)[0]['gt'])
+    stronger = JPEGDataset({**opt, 'saturation': [1.5, 1.5]})[0]['gt']
+    assert (stronger[:, 0, 0].max() - stronger[:, 0, 0].min()) > (same[:, 0, 0].max() - same[:, 0, 0].min())
+    with pytest.raises(ValueError, match='colour'):
+        JPEGDataset({**opt, 'in_chans': 1, 'permute_channels': True})

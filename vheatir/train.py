@@ -4,7 +4,7 @@ Run from the repository root: experiments are written to ``./experiments/<name>`
 and relative dataroots in option files resolve against the working directory.
 
 Distributed: ``torchrun --nproc_per_node=N vheatir/train.py -opt FILE --launcher pytorch``
-(gloo on the CPU, nccl on GPUs; see README). ``--auto_resume`` continues from the newest
+(gloo on the CPU, nccl on GPUs; see docs/training.md). ``--auto_resume`` continues from the newest
 complete checkpoint.
 
 A bad training image (:class:`~vheatir.data.restoration_dataset.BadSampleError`) or a

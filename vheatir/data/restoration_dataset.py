@@ -122,6 +122,12 @@ class _SyntheticRestorationDataset(data.Dataset):
             or anything else (whole image, degradation fixed per index).
         gt_size (int, train): side of the square random crop.
         use_hflip, use_rot (bool, train): basicsr ``augment`` (8 flips/rotations).
+        permute_channels (bool, train, colour): put the three colour channels of each patch in a
+            random order (one of 6); default false.
+        saturation (``[lo, hi]``, train, colour): scale each patch's saturation by a factor drawn
+            uniformly from the range (each pixel moved away from or towards its BT.601 luma,
+            then rounded and clipped to 8 bits); default none. Both widen the colour statistics
+            of a small training set.
         val_seed (int, val): per-image generator is ``default_rng(val_seed + index)``;
             default 0.
         max_images (int, optional): use only the first N images (sorted by name), e.g.
@@ -164,6 +170,12 @@ class _SyntheticRestorationDataset(data.Dataset):
             self.gt_size = int(opt['gt_size'])
             self.use_hflip = bool(opt.get('use_hflip', False))
             self.use_rot = bool(opt.get('use_rot', False))
+        self.permute_channels = self.is_train and bool(opt.get('permute_channels', False))
+        self.saturation = None
+        if self.is_train and opt.get('saturation') is not None:
+            self.saturation = _parse_level(opt['saturation'], 'saturation', 0.0, float('inf'), integer=False)
+        if (self.permute_channels or self.saturation) and self.in_chans != 3:
+            raise ValueError('permute_channels and saturation need colour images (in_chans: 3).')
         self.val_seed = int(opt.get('val_seed', 0))
         self.skip_bad_images = self.is_train and bool(opt.get('skip_bad_images', False))
         self._warned_bad: set[str] = set()
@@ -237,6 +249,18 @@ class _SyntheticRestorationDataset(data.Dataset):
             raise BadSampleError(f'Cannot decode {where}: corrupt or not an image.')
         return img[..., None] if img.ndim == 2 else img
 
+    def _colour_augment(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Channel permutation and saturation scaling of a uint8 H x W x 3 patch (options above)."""
+        if self.permute_channels:
+            img = img[..., rng.permutation(3)]
+        if self.saturation is not None:
+            factor = float(rng.uniform(*self.saturation))
+            x = img.astype(np.float32)
+            luma = x @ np.array([0.114, 0.587, 0.299], dtype=np.float32)   # BGR order here
+            x = luma[..., None] + factor * (x - luma[..., None])
+            img = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        return img
+
     def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         """Make the pair from a uint8 H x W x C GT (RGB order, possibly a strided view).
 
@@ -266,6 +290,7 @@ class _SyntheticRestorationDataset(data.Dataset):
             rng = self._train_rng()
             img = _random_crop(img, self.gt_size, rng, key)
             img = augment(img, self.use_hflip, self.use_rot)
+            img = self._colour_augment(img, rng)
         else:
             rng = np.random.default_rng(self.val_seed + index)
         if self.in_chans == 3:
