@@ -103,7 +103,7 @@ def test_pooled_cached_folders_and_8bit_inputs(tmp_path):
     cv2.imwrite(str(tmp_path / 'a' / 'g.png'), rng.integers(0, 256, (40, 50), dtype=np.uint8))
     colour = rng.integers(0, 256, (36, 44, 3), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / 'b' / 'c.png'), colour)
-    opt = {'phase': 'train', 'dataroot_gt': [str(tmp_path / 'a'), str(tmp_path / 'b')], 'in_chans': 1,
+    opt = {'phase': 'train', 'dataroots_gt': [str(tmp_path / 'a'), str(tmp_path / 'b')], 'in_chans': 1,
            'io_backend': {'type': 'disk'}, 'sigma': [10, 50], 'gt_size': 32, 'cache_images': True}
     ds = DenoisingDataset(opt)
     assert [os.path.basename(p) for p in ds.paths] == ['g.png', 'c.png']
@@ -112,19 +112,21 @@ def test_pooled_cached_folders_and_8bit_inputs(tmp_path):
     (tmp_path / 'b' / 'c.png').unlink()
     assert ds[1]['gt'].shape == (1, 32, 32)   # served from memory
 
-    quantised = DenoisingDataset({**opt, 'cache_images': False, 'dataroot_gt': str(tmp_path / 'a'),
-                                  'eight_bit_prob': 1.0})
-    float_input = DenoisingDataset({**opt, 'cache_images': False, 'dataroot_gt': str(tmp_path / 'a')})
+    one_folder = {k: v for k, v in opt.items() if k != 'dataroots_gt'}
+    one_folder.update(dataroot_gt=str(tmp_path / 'a'), cache_images=False)
+    quantised = DenoisingDataset({**one_folder, 'eight_bit_prob': 1.0})
+    float_input = DenoisingDataset(one_folder)
     for i in range(4):
         lq = quantised[0]['lq'].numpy() * 255
         assert np.abs(lq - np.rint(lq)).max() < 1e-3 and lq.min() >= 0 and lq.max() <= 255
     lq = float_input[0]['lq'].numpy() * 255
     assert np.abs(lq - np.rint(lq)).max() > 0.1
-    one_folder = {**opt, 'dataroot_gt': str(tmp_path / 'a')}
     with pytest.raises(ValueError, match='eight_bit_prob'):
         DenoisingDataset({**one_folder, 'eight_bit_prob': 1.5})
     with pytest.raises(ValueError, match='one dataroot_gt'):
         DenoisingDataset({**opt, 'io_backend': {'type': 'lmdb'}})
+    with pytest.raises(ValueError, match='either dataroot_gt'):
+        DenoisingDataset({**opt, 'dataroot_gt': str(tmp_path / 'a')})
 
 
 def test_quantize_8bit_and_the_benchmarks_8bit_protocol(tmp_path):

@@ -110,8 +110,9 @@ class _SyntheticRestorationDataset(data.Dataset):
     """Shared loading, cropping and augmentation for on-the-fly degradation datasets.
 
     Options (``opt``, as BasicSR passes it):
-        dataroot_gt (str | list of str): folder of images (sorted, non-recursive) or an
-            ``.lmdb`` folder; with the disk backend also a list of folders, pooled.
+        dataroot_gt (str): folder of images (sorted, non-recursive) or an ``.lmdb`` folder.
+        dataroots_gt (list of str, disk backend): several folders, pooled, instead of
+            ``dataroot_gt`` (whose value basicsr's option parser requires to be one path).
         io_backend (dict): ``{type: disk}`` or ``{type: lmdb}``.
         cache_images (bool, disk backend): decode every image once when the dataset is made
             and keep it in memory (shared with forked workers), instead of decoding a whole
@@ -146,13 +147,14 @@ class _SyntheticRestorationDataset(data.Dataset):
         self.in_chans = int(opt.get('in_chans', 3))
         if self.in_chans not in _DECODE_FLAGS:
             raise ValueError(f"in_chans must be 1 (grey) or 3 (RGB), got {opt.get('in_chans')!r}.")
-        roots = opt['dataroot_gt']
-        roots = [str(r) for r in roots] if isinstance(roots, (list, tuple)) else [str(roots)]
+        if (opt.get('dataroot_gt') is None) == (opt.get('dataroots_gt') is None):
+            raise ValueError('Give either dataroot_gt (one folder or LMDB) or dataroots_gt (a list of folders).')
+        roots = [str(opt['dataroot_gt'])] if opt.get('dataroot_gt') is not None else [str(r) for r in opt['dataroots_gt']]
         self.gt_root = ', '.join(roots)
         self.backend = opt.get('io_backend', {'type': 'disk'})['type']
         if self.backend == 'lmdb':
             if len(roots) != 1:
-                raise ValueError(f'io_backend lmdb reads one dataroot_gt, got {len(roots)}: {self.gt_root}.')
+                raise ValueError(f'io_backend lmdb reads one dataroot_gt, got dataroots_gt: {self.gt_root}.')
             self.paths = self._keys_from_lmdb(roots[0])
         elif self.backend == 'disk':
             self.paths = [p for root in roots for p in self._files_from_folder(root)]
