@@ -17,6 +17,10 @@ the specialist for one level where one ships and the level is known exactly (--s
 replaces them: give it once (used for every image; an image whose colour mode that file cannot
 handle is skipped) or twice, a gray and a colour file, to cover both.
 
+Engine: --engine onnxruntime runs the weights' ONNX export with ONNX Runtime on the CPU (packages
+onnxruntime, onnx, onnxscript), with the same tiling and self-ensemble; each weights file is exported
+once, on first use, into ~/.cache/vheatir/onnx (or $VHEATIR_ONNX_CACHE). --amp needs --engine torch.
+
 Exit status: 0 when every image was restored, 1 on an error or when images were skipped
 (unreadable, undecodable, failed), 2 for invalid arguments.
 """
@@ -78,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='tile side in px (default: whole image when it fits in memory, else automatic tiles)')
     parser.add_argument('--tile-overlap', type=_int_at_least(0), default=32, help='tile overlap in px (default 32)')
     parser.add_argument('--device', choices=('auto', 'cpu', 'cuda'), default='auto')
+    parser.add_argument('--engine', choices=('torch', 'onnxruntime'), default='torch',
+                        help='run the network with PyTorch (default) or its ONNX export with ONNX Runtime (CPU)')
     parser.add_argument('--amp', choices=('bf16', 'fp16'), default=None,
                         help='run the network under autocast in this dtype (default float32); '
                              'an image that comes out non-finite is redone in float32')
@@ -151,6 +157,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.tile is not None and args.tile_overlap >= args.tile:
         parser.error(f'--tile-overlap ({args.tile_overlap}) must be smaller than --tile ({args.tile})')
+    if args.engine == 'onnxruntime' and args.amp:
+        parser.error('--amp needs --engine torch (ONNX Runtime runs the float32 graph)')
+    if args.engine == 'onnxruntime' and args.device == 'cuda':
+        parser.error('--engine onnxruntime runs on the CPU; use --device cpu or auto')
 
     # Everything that can be checked without torch is checked first, so mistakes fail fast.
     if not os.path.exists(args.input):
@@ -200,24 +210,35 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     import vheatir  # noqa: F401  (torchvision alias before basicsr)
-    from vheatir import api, weights as vweights
+    from vheatir import api, onnx_engine, weights as vweights
     from vheatir.allocator import reuse_freed_memory
 
     reuse_freed_memory()
 
+    def note(message: str) -> None:
+        tqdm.write(message, file=sys.stdout)
+
+    def prepare_engine(path: str) -> None:
+        """Load the ONNX Runtime engine of weights ``path`` now, saying so when it is exported first."""
+        if args.engine == 'onnxruntime':
+            onnx_file = onnx_engine.onnx_file_for(path)
+            if not os.path.isfile(onnx_file):
+                note(f'exporting {path} to ONNX (once per weights file, up to a minute): {onnx_file}')
+            onnx_engine.load_onnx_net(path)
+
     try:
-        device = api.resolve_device(args.device)
+        if args.engine == 'onnxruntime':
+            onnx_engine.require('onnxruntime', 'onnx', 'onnxscript')
+        device = api.engine_device(args.engine, args.device)
         for path in args.weights or []:
             info = api.load_model(path, device)[1]
             if info['task'] != args.task:
                 return error(f'weights {path} are for {info["task"]}, not {args.task}')
             print(f'weights: {path} ({info["task"]}, {info["color"]})')
-    except (OSError, ValueError) as err:
+            prepare_engine(path)
+    except (ImportError, OSError, ValueError) as err:
         return error(str(err))
     gt_index = index_ground_truth(args.gt) if args.gt else None
-
-    def note(message: str) -> None:
-        tqdm.write(message, file=sys.stdout)
 
     def skip(path: str, reason: str) -> None:
         skipped.append((path, reason))
@@ -263,9 +284,10 @@ def main(argv=None) -> int:
             if (mode, level) not in shipped:
                 try:
                     shipped[mode, level] = vweights.default_weights(args.task, mode, level=level)
+                    note(f'weights: {shipped[mode, level]} (shipped, {args.task}, {mode})')
+                    prepare_engine(shipped[mode, level])
                 except (OSError, ValueError) as err:
                     return error(str(err))
-                note(f'weights: {shipped[mode, level]} (shipped, {args.task}, {mode})')
             weights_path = shipped[mode, level]
 
         try:
@@ -273,7 +295,7 @@ def main(argv=None) -> int:
                 warnings.simplefilter('always')
                 result = api.restore(img, task=args.task, sigma=sigma, quality=quality, weights=weights_path,
                                      device=device, tile=args.tile, tile_overlap=args.tile_overlap, amp=args.amp,
-                                     self_ensemble=args.self_ensemble)
+                                     self_ensemble=args.self_ensemble, engine=args.engine)
             for warning in caught:
                 note(f'{path}: {warning.message}')
             result = apply_orientation(result, image_orientation(path))

@@ -15,11 +15,15 @@ import numpy as np
 import scipy.fft
 import torch
 
-from .amp import AMP_DTYPES, native_amp
+from .amp import AMP_DTYPES, check_amp, native_amp
 from .ensemble import JPEG_BLOCK, self_ensemble as ensemble_mean
+from .onnx_engine import load_onnx_net
 from .weights import DEFAULT_ARCH, IN_CHANS, TASKS, default_weights, load_network
 
 Weights = Union[str, Sequence[str], None]
+# 'torch': the PyTorch network; 'onnxruntime': its ONNX export run by ONNX Runtime on the CPU
+# (vheatir/onnx_engine.py; optional packages onnxruntime, onnx, onnxscript).
+ENGINES = ('torch', 'onnxruntime')
 
 # Quality used when 'auto' finds no JPEG quantisation grid in an array: the mildest level the
 # S models are trained on (q in [10, 90]), so an uncompressed image is changed least.
@@ -210,6 +214,18 @@ def resolve_device(device: str = 'auto') -> str:
     return device
 
 
+def engine_device(engine: str, device: str = 'auto') -> str:
+    """The device :func:`restore` runs ``engine`` on: :func:`resolve_device` for 'torch'; 'cpu' for
+    'onnxruntime' (ONNX Runtime's CPU provider), for which a device other than 'auto'/'cpu' is a ValueError."""
+    if engine not in ENGINES:
+        raise ValueError(f'engine must be one of {ENGINES}, got {engine!r}')
+    if engine == 'torch':
+        return resolve_device(device)
+    if device not in ('auto', 'cpu'):
+        raise ValueError(f"engine 'onnxruntime' runs on the CPU; device must be 'auto' or 'cpu', got {device!r}")
+    return 'cpu'
+
+
 def load_model(weights: str, device: str = 'auto') -> Tuple[torch.nn.Module, Dict[str, Any]]:
     """(network in eval mode, info dict) for weights file ``weights`` on ``device``, cached.
 
@@ -390,7 +406,7 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             quality: Union[int, str, None] = 'auto', weights: Weights = None, device: str = 'auto',
             tile: Optional[int] = None, tile_overlap: int = 32,
             memory_budget_gb: Optional[float] = None, amp: Optional[str] = None,
-            self_ensemble: bool = False) -> np.ndarray:
+            self_ensemble: bool = False, engine: str = 'torch') -> np.ndarray:
     """Denoise or JPEG-deblock one image; returns an array of the same shape and dtype.
 
     Args:
@@ -407,7 +423,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         weights: None (shipped weights for task and colour mode; for a sigma or quality given as
             a number, the specialist for exactly that level where one ships), a weights file,
             or several (e.g. gray and colour); see :func:`select_weights`.
-        device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:N]'.
+        device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:N]'; 'auto' or 'cpu' with
+            engine 'onnxruntime'.
         tile: tile side in px; None runs the whole image at once when the estimated peak memory
             (:func:`estimate_peak_bytes`) fits the budget, else the largest tiles that fit.
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
@@ -419,6 +436,11 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             bf16 on a CPU without native bf16 kernels runs in float32, with a warning.
         self_ensemble: average over the 8 flips and rotations of the image (8x the time;
             :func:`vheatir.ensemble.self_ensemble`, JPEG grid kept in place).
+        engine: 'torch', or 'onnxruntime': the weights exported to ONNX on first use (cached in
+            :func:`vheatir.onnx_engine.cache_dir`, once per weights file) and run by ONNX Runtime on
+            the CPU, with the same tiling and self-ensemble; results equal torch's within 1e-4.
+            ``amp`` must then be None or 'fp32' (ValueError): the graph is float32. ImportError
+            (one line) when onnxruntime, or for the first export onnx or onnxscript, is missing.
 
     Returns:
         The restored image, same shape and dtype; integers rounded and clipped to their range,
@@ -433,10 +455,15 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f'tile_overlap must be an integer in [0, tile), got {tile_overlap!r}')
     if memory_budget_gb is not None and not memory_budget_gb > 0:
         raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
+    device = engine_device(engine, device)
+    check_amp(amp)
+    if engine == 'onnxruntime' and amp not in (None, 'fp32', False):
+        raise ValueError(f"amp {amp!r} needs engine 'torch'; engine 'onnxruntime' runs the float32 graph")
     cond_value, level = _condition(task, image, sigma, quality)
-    device = resolve_device(device)
     amp = native_amp(torch.device(device), amp, warnings.warn)
     net, info = load_model(select_weights(image, task, weights, device, level), device)
+    if engine == 'onnxruntime':
+        net = load_onnx_net(info['path'])  # the same callable net(x, cond) for the code below
 
     planes = _color_planes(image)
     in_chans = IN_CHANS[info['color']]

@@ -20,10 +20,15 @@ Three implementations: cosine-matrix multiplies, O(HW(H+W)), in float32 or, for
 mixed-precision training, bfloat16; torch FFTs with Makhoul's N-point reordering,
 O(HW log HW), float32; and on the CPU scipy's pocketfft DCT (O(HW log HW), native DCT
 kernels, no reordering passes in Python), float32.
+
+Size-dependent constants (cosine matrices, frequency weights, interpolation weights) are
+cached per size. Inside :func:`graph_constants` (ONNX export) they are instead computed from
+the input's sizes by traceable float32 ops, so an exported graph works at every H x W.
 """
 import math
+from contextlib import contextmanager
 from functools import lru_cache
-from typing import Sequence, Tuple
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import scipy.fft
 import torch
@@ -33,34 +38,84 @@ from torch import Tensor, nn
 DCT_IMPLS = ('matrix', 'fft', 'scipy', 'auto')
 
 
-# ----------------------------------------------------------------- cosine matrices
-def _constant(fn):
+# ------------------------------------------------------------------------ constants
+# The constants built so far inside graph_constants(), or None outside it.
+_GRAPH_CONSTANTS: Optional[Dict[Tuple, Tensor]] = None
+
+
+@contextmanager
+def graph_constants() -> Iterator[None]:
+    """Within: build size-dependent constants in the traced graph, for exports with symbolic H, W.
+
+    The cached builders (:func:`dct_matrix`, :func:`frequency_weights`, the interpolation
+    weights) then compute their tensors, in float32, from ``torch.arange`` of the (possibly
+    symbolic) sizes, once per size expression within the context, so a graph traced inside it
+    builds each constant once and every block reuses it. Every DCT runs as cosine-matrix
+    multiplies (the FFT path uses complex tensors and the scipy one leaves torch; neither exports).
+    Not thread-safe: it sets a module variable.
+    """
+    global _GRAPH_CONSTANTS
+    previous, _GRAPH_CONSTANTS = _GRAPH_CONSTANTS, {}
+    try:
+        yield
+    finally:
+        _GRAPH_CONSTANTS = previous
+
+
+def _constant(in_graph: Optional[Callable[..., Tensor]] = None):
     """Cache a tensor-building function per arguments, building outside inference mode.
 
     A tensor first made under ``torch.inference_mode()`` (e.g. during validation)
     could not be used by autograd later, so cached constants are always normal tensors.
+    Inside :func:`graph_constants` ``in_graph`` (default: the function itself) builds the tensor
+    instead, memoised by the arguments' text: symbolic sizes are not hashable, but the same
+    expression (e.g. ``s1``) is the same size.
     """
-    cached = lru_cache(maxsize=64)(fn)
+    def decorate(fn):
+        cached = lru_cache(maxsize=64)(fn)
+        traced = in_graph or fn
 
-    def wrapper(*args):
-        with torch.inference_mode(False):
-            return cached(*args)
-    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
-    return wrapper
+        def wrapper(*args):
+            if _GRAPH_CONSTANTS is not None:
+                key = (fn.__name__, *map(str, args))
+                if key not in _GRAPH_CONSTANTS:
+                    _GRAPH_CONSTANTS[key] = traced(*args)
+                return _GRAPH_CONSTANTS[key]
+            with torch.inference_mode(False):
+                return cached(*args)
+        wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+        return wrapper
+    return decorate
 
 
-@_constant
+# ----------------------------------------------------------------- cosine matrices
+def _cosine_basis(n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """The orthonormal DCT-II matrix (n, n) computed in ``dtype`` by traceable ops (n may be symbolic).
+
+    The cosine's argument pi (2i + 1) k / (2n) is reduced modulo 2 pi in exact integer
+    arithmetic first, m = (2i + 1) k mod 4n, so even in float32 each entry is as accurate
+    as one cosine of an angle in [0, 2 pi), whatever n.
+    """
+    i = torch.arange(n, device=device)
+    period = torch.full((), 4 * n, device=device)  # a tensor: ONNX export fails on a symbolic int modulus
+    m = (2 * i[None, :] + 1) * i[:, None] % period
+    scale = torch.where(i == 0, 1.0, 2.0).to(dtype) / n                 # s_k^2
+    return torch.cos(m.to(dtype) * math.pi / (2 * n)) * scale.sqrt()[:, None]
+
+
+def _graph_dct_matrix(n: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
+    return _cosine_basis(n, device, torch.float32).to(dtype)
+
+
+@_constant(in_graph=_graph_dct_matrix)
 def dct_matrix(n: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor:
     """Orthonormal DCT-II matrix D (n, n): ``X = D @ x``; its inverse is ``D.T``.
 
     D[k, i] = s_k cos(pi (2i + 1) k / (2n)),  s_0 = sqrt(1/n), s_k = sqrt(2/n).
-    Cached per (n, device, dtype); treat the result as read-only.
+    Computed in float64 on the CPU, then cast: cached per (n, device, dtype); treat the
+    result as read-only. Inside :func:`graph_constants`: computed in float32 from the traced n.
     """
-    i = torch.arange(n, dtype=torch.float64)
-    k = i[:, None]
-    d = torch.cos(math.pi * (2 * i[None, :] + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
-    d[0] /= math.sqrt(2.0)
-    return d.to(device=device, dtype=dtype)
+    return _cosine_basis(n, torch.device('cpu'), torch.float64).to(device=device, dtype=dtype)
 
 
 def _dct2_matrix(x: Tensor, inverse: bool) -> Tensor:
@@ -75,7 +130,7 @@ def _dct2_matrix(x: Tensor, inverse: bool) -> Tensor:
 
 
 # --------------------------------------------------------------------- FFT version
-@_constant
+@_constant()
 def _fft_twiddles(n: int, device: torch.device) -> Tuple[Tensor, Tensor]:
     """Forward and inverse twiddles (n//2 + 1,) complex64 for a length-n DCT via FFT.
 
@@ -193,7 +248,11 @@ _DCT2 = {'matrix': _dct2_matrix, 'fft': _dct2_fft, 'scipy': _dct2_scipy}
 
 
 def resolve_dct_impl(impl: str, x: Tensor) -> str:
-    """The DCT path that runs for ``impl`` on x (B, H, W, C): 'auto' resolved by :func:`choose_dct_impl`."""
+    """The DCT path that runs for ``impl`` on x (B, H, W, C): 'auto' resolved by :func:`choose_dct_impl`;
+    always 'matrix' inside :func:`graph_constants` (the only traceable path; it also keeps the choice
+    from depending on symbolic sizes)."""
+    if _GRAPH_CONSTANTS is not None:
+        return 'matrix'
     return choose_dct_impl(x.shape, x.device) if impl == 'auto' else impl
 
 
@@ -217,9 +276,9 @@ def idct2(x: Tensor, impl: str = 'auto', dtype: torch.dtype = torch.float32) -> 
     return _transform(x, impl, True, dtype)
 
 
-@_constant
+@_constant()
 def frequency_weights(h: int, w: int, device: torch.device) -> Tensor:
-    """w[n, m] = (pi n / H)^2 + (pi m / W)^2, shape (H, W, 1), rad^2 / px^2."""
+    """w[n, m] = (pi n / H)^2 + (pi m / W)^2, shape (H, W, 1), rad^2 / px^2, float32."""
     wn = (math.pi * torch.arange(h, dtype=torch.float32) / h) ** 2
     wm = (math.pi * torch.arange(w, dtype=torch.float32) / w) ** 2
     return (wn[:, None] + wm[None, :]).unsqueeze(-1).to(device)
@@ -309,18 +368,26 @@ class Diffusivity(nn.Module):
         return sample_frequency_grid(lattice, h, w)
 
 
-@_constant
+def _hat_weights(n: int, g: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """(n, g) linear-interpolation weights in ``dtype`` by traceable ops (n may be symbolic).
+
+    Row i reads a g-node lattice over [0, 1] at u = i / n, lattice coordinate p = u (g - 1):
+    node j gets the hat function max(0, 1 - |p - j|), i.e. 1 - frac and frac at the two
+    nodes around p, 0 elsewhere.
+    """
+    pos = torch.arange(n, dtype=dtype, device=device) / n * (g - 1)
+    nodes = torch.arange(g, dtype=dtype, device=device)
+    return torch.relu(1 - (pos[:, None] - nodes[None, :]).abs())
+
+
+def _graph_interpolation_matrix(n: int, g: int, device: torch.device) -> Tensor:
+    return _hat_weights(n, g, device, torch.float32)
+
+
+@_constant(in_graph=_graph_interpolation_matrix)
 def _interpolation_matrix(n: int, g: int, device: torch.device) -> Tensor:
-    """(n, g) linear-interpolation weights: row i reads a g-node lattice over [0, 1] at u = i / n."""
-    pos = torch.arange(n, dtype=torch.float64) / n * (g - 1)      # lattice coordinate of sample i
-    lo = pos.floor().long().clamp(max=g - 1)
-    hi = (lo + 1).clamp(max=g - 1)
-    frac = pos - lo
-    m = torch.zeros(n, g, dtype=torch.float64)
-    rows = torch.arange(n)
-    m.index_put_((rows, lo), 1 - frac, accumulate=True)
-    m.index_put_((rows, hi), frac, accumulate=True)
-    return m.to(device=device, dtype=torch.float32)
+    """(n, g) float32 linear-interpolation weights (:func:`_hat_weights`), computed in float64 and cached."""
+    return _hat_weights(n, g, torch.device('cpu'), torch.float64).to(device=device, dtype=torch.float32)
 
 
 def sample_frequency_grid(values: Tensor, h: int, w: int) -> Tensor:
