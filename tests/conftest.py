@@ -9,3 +9,16 @@ if ROOT not in sys.path:
 from vheatir.compat import install_torchvision_alias  # noqa: E402
 
 install_torchvision_alias()  # before any test imports basicsr directly
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """Run a module's tests on one torch thread (small tensors: threads only add overhead and noise)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

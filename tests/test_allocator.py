@@ -8,7 +8,8 @@ import pytest
 
 from vheatir import allocator
 
-CHILD = r"""
+# A child process reading glibc's counters (mallinfo2) through ctypes.
+MALLINFO = r"""
 import ctypes, ctypes.util, sys
 from vheatir import allocator
 libc = ctypes.CDLL(ctypes.util.find_library('c'))
@@ -19,6 +20,10 @@ class MallInfo2(ctypes.Structure):
 
 libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+"""
+
+CHILD = MALLINFO + r"""
 if sys.argv[1] == 'reuse':
     assert allocator.reuse_freed_memory()
 else:
@@ -44,18 +49,7 @@ def test_large_blocks_come_from_the_heap_only_after_reuse_freed_memory(setting, 
     assert int(out.stdout.split()[-1]) == mmapped_mib
 
 
-TRIM_CHILD = r"""
-import ctypes, ctypes.util
-from vheatir import allocator
-libc = ctypes.CDLL(ctypes.util.find_library('c'))
-
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(n, ctypes.c_size_t) for n in
-                'arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost'.split()]
-
-libc.mallinfo2.restype = MallInfo2
-libc.malloc.restype = ctypes.c_void_p
-libc.free.argtypes = [ctypes.c_void_p]
+TRIM_CHILD = MALLINFO + r"""
 assert allocator.set_mmap_threshold(2 ** 30)   # trim threshold 2 x 1 GiB: beyond a C int
 for gib in (1.8, 2.2):
     # Four blocks below the mmap threshold come from the heap; untouched, they cost no RAM.

@@ -27,19 +27,12 @@ from vheatir.imageio import read_image
 from vheatir.weights import (FORMAT, default_weights, export_weights, load_network, read_manifest, update_manifest,
                              warm_start_params)
 
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFERENCE = os.path.join(ROOT, 'inference.py')
 TINY = {'embed_dim': 8, 'depths': [1], 'cond_chans': 1, 'fve_grid': 4}
 # One thread: fast for models this small, and polite to anything else running on the machine.
 CLI_ENV = dict(os.environ, OMP_NUM_THREADS='1')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

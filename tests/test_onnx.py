@@ -20,20 +20,13 @@ from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.imageio import read_image, write_png
 from vheatir.weights import export_weights, load_network
 
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INFERENCE = os.path.join(ROOT, 'inference.py')
 EXPORT = os.path.join(ROOT, 'scripts', 'export_onnx.py')
 TINY = {'embed_dim': 8, 'depths': [1], 'cond_chans': 1, 'fve_grid': 4}
 ODD_SIZES = ((37, 53), (61, 29))
 TOLERANCE = 1e-4
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
