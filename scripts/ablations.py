@@ -141,15 +141,19 @@ def table(names: List[str]) -> int:
         print(f'error: no finished variant (logs in {LOGS}, JSONs in {RESULTS})', file=sys.stderr)
         return 2
     base = next((r for r in rows if r['variant'] == 'base'), None)
-    head = ('| variant | iterations | training s | s/it | ' + ' | '.join(COLUMNS) + ' | mean Δ vs base (dB) | median |Δk|/k |')
+    float_cols = [c for c in COLUMNS if '8-bit' not in c]
+    head = ('| variant | iterations | training s | s/it | ' + ' | '.join(COLUMNS)
+            + ' | Δ float (dB) | Δ 8-bit (dB) | 8-bit − float, Set12 σ50 | median |Δk|/k |')
     lines = [head, '|' + '---|' * head.count(' |')]
     for r in rows:
-        delta = ''
+        d_float = d_8bit = ''
         if base is not None:
-            delta = f"{sum(r[c] - base[c] for c in COLUMNS) / len(COLUMNS):+.2f}"
+            d_float = f"{sum(r[c] - base[c] for c in float_cols) / len(float_cols):+.2f}"
+            d_8bit = f"{r['Set12 σ50 8-bit'] - base['Set12 σ50 8-bit']:+.2f}"
         dk = '–' if r['median_rel_dk'] is None else f"{100 * r['median_rel_dk']:.2f}%"
         lines.append(f"| {r['variant']} | {r['iterations']:,} | {r['train_seconds']:,} | {r['s_per_it']:.2f} | "
-                     + ' | '.join(f'{r[c]:.2f}' for c in COLUMNS) + f' | {delta} | {dk} |')
+                     + ' | '.join(f'{r[c]:.2f}' for c in COLUMNS)
+                     + f" | {d_float} | {d_8bit} | {r['Set12 σ50 8-bit'] - r['Set12 σ50']:+.2f} | {dk} |")
     text = '\n'.join(lines)
     print(text)
     with open(TABLE_JSON, 'w') as f:

@@ -1,5 +1,6 @@
 """The knobs of the ablation study: heat modes, the heat learning rate, pooled and cached data,
 8-bit inputs in training and in the benchmark, how far k moved, and option files as plain data."""
+import json
 import os
 import subprocess
 import sys
@@ -192,3 +193,39 @@ def test_colour_augmentations_permute_channels_and_scale_saturation(tmp_path):
     assert (stronger[:, 0, 0].max() - stronger[:, 0, 0].min()) > (same[:, 0, 0].max() - same[:, 0, 0].min())
     with pytest.raises(ValueError, match='colour'):
         JPEGDataset({**opt, 'in_chans': 1, 'permute_channels': True})
+
+
+def test_ablation_table_from_logs_and_jsons(tmp_path, monkeypatch):
+    sys.path.insert(0, os.path.join(ROOT, 'scripts'))
+    try:
+        import ablations
+    finally:
+        sys.path.pop(0)
+    log = tmp_path / 'base.log'
+    log.write_text('2026-01-01 10:00:00,000 INFO: Start training from epoch: 0, iter: 0\n'
+                   '2026-01-01 10:01:00,000 INFO: [x..][epoch:  0, iter:      50, lr:(1e-4,)] l_pix: 1\n'
+                   '2026-01-01 10:02:00,000 INFO: [x..][epoch:  0, iter:     100, lr:(1e-4,)] l_pix: 1\n'
+                   '2026-01-01 11:00:00,000 INFO: Start training from epoch: 0, iter: 100\n'
+                   '2026-01-01 11:00:30,000 INFO: [x..][epoch:  0, iter:     150, lr:(1e-4,)] l_pix: 1\n')
+    # Two runs: 120 s to iteration 100, then 30 s to 150; the hour between them is not training.
+    assert ablations.training_time(str(log)) == {'seconds': 150.0, 'iterations': 150}
+
+    monkeypatch.setattr(ablations, 'LOGS', str(tmp_path))
+    monkeypatch.setattr(ablations, 'RESULTS', str(tmp_path))
+    monkeypatch.setattr(ablations, 'TABLE_JSON', str(tmp_path / 'table.json'))
+    doc = tmp_path / 'doc.md'
+    doc.write_text(f'intro\n{ablations.BEGIN}\nold\n{ablations.END}\nend\n')
+    monkeypatch.setattr(ablations, 'DOC', str(doc))
+    for name, shift in (('base', 0.0), ('other', 0.5)):
+        if name != 'base':
+            (tmp_path / f'{name}.log').write_text(log.read_text())
+        for suffix, _, cols in ablations.EVALUATIONS:
+            results = [{'set': s, 'level': lvl, 'mean': {'psnr': 25.0 + lvl / 100 + shift}} for s, lvl in cols]
+            (tmp_path / f'{name}_{suffix}.json').write_text(json.dumps({'results': results}))
+        (tmp_path / f'{name}_k.json').write_text(json.dumps({'median_rel_change': 0.01 if name == 'base' else 0.5}))
+    assert ablations.table(['base', 'other', 'missing']) == 0
+    text = doc.read_text()
+    assert 'old' not in text and text.startswith('intro') and text.endswith('end\n')
+    rows = [line for line in text.splitlines() if line.startswith('| other')]
+    assert len(rows) == 1 and '| +0.50 | +0.50 |' in rows[0] and '50.00%' in rows[0] and '| 1.00 |' in rows[0]
+    assert [r['variant'] for r in json.loads((tmp_path / 'table.json').read_text())['rows']] == ['base', 'other']
