@@ -229,3 +229,13 @@ def test_ablation_table_from_logs_and_jsons(tmp_path, monkeypatch):
     rows = [line for line in text.splitlines() if line.startswith('| other')]
     assert len(rows) == 1 and '| +0.50 | +0.50 |' in rows[0] and '50.00%' in rows[0] and '| 1.00 |' in rows[0]
     assert [r['variant'] for r in json.loads((tmp_path / 'table.json').read_text())['rows']] == ['base', 'other']
+
+
+def test_force_yml_lists_are_literals_not_code(tmp_path):
+    marker = tmp_path / 'ran'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'vheatir', 'train.py'), '-opt',
+                           os.path.join(ROOT, 'options', 'train', 'train_vHeatIR_tiny_denoise_gray.yml'),
+                           '--force_yml', f'train:scheduler:periods=[__import__("os").system("touch {marker}")]'],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2 and not marker.exists() and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: --force_yml:')

@@ -310,10 +310,30 @@ def load_option_file(path: str) -> dict:
         raise OptionFileError(f'{path}{where}: {problem}') from None
 
 
+def _force_yml_value(value: str):
+    """basicsr's ``--force_yml`` value parsing, with lists read by ``ast.literal_eval`` (basicsr ``eval``s them)."""
+    import ast
+
+    if value.startswith('['):
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise OptionFileError(f'--force_yml: {value!r} is not a list of plain values') from None
+    return _BASICSR_YML_VALUE(value)
+
+
+_BASICSR_YML_VALUE = None
+
+
 def patch_basicsr_yaml() -> None:
-    """Make basicsr's ``parse_options`` read option files with :func:`safe_ordered_yaml`."""
+    """Make basicsr's ``parse_options`` read option files with :func:`safe_ordered_yaml`, and
+    ``--force_yml`` lists as literals, so neither can run code."""
+    global _BASICSR_YML_VALUE
     import basicsr.utils.options
     basicsr.utils.options.ordered_yaml = safe_ordered_yaml
+    if _BASICSR_YML_VALUE is None:
+        _BASICSR_YML_VALUE = basicsr.utils.options._postprocess_yml_value
+        basicsr.utils.options._postprocess_yml_value = _force_yml_value
 
 
 def read_train_options(argv: Sequence[str]) -> dict:

@@ -82,6 +82,9 @@ def main() -> int:
     status = 0
     try:
         train_pipeline(os.getcwd())
+    except OptionFileError as err:  # a --force_yml value
+        print(f'error: {err}', file=sys.stderr)
+        status = 2
     except (BadSampleError, TrainingDivergedError) as err:
         message = err.reason if isinstance(err, BadSampleError) else str(err)
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
