@@ -130,3 +130,24 @@ def test_only_rank_0_writes_checkpoints(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path / 'states')) == ['4.state']
     saved = torch.load(tmp_path / 'models' / 'net_g_4.pth')
     assert set(saved) == {'params', 'params_ema'}
+
+
+def test_slurm_node_list_is_passed_to_scontrol_as_one_argument(monkeypatch):
+    import vheatir.compat as compat
+    calls = []
+
+    def fake_run(args, **kwargs):
+        calls.append((args, kwargs))
+        return subprocess.CompletedProcess(args, 0, stdout='node-a\nnode-b\n')
+
+    monkeypatch.setattr(compat.subprocess, 'run', fake_run)
+    monkeypatch.setattr(compat.dist, 'init_process_group', lambda **kwargs: None)
+    hostile = 'node-[1-2]; touch /tmp/pwned'
+    for var, value in {'SLURM_PROCID': '0', 'SLURM_NODELIST': hostile, 'SLURM_NTASKS': '2'}.items():
+        monkeypatch.setenv(var, value)
+    for var in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE'):
+        monkeypatch.delenv(var, raising=False)
+    compat.init_dist('slurm', backend='gloo')
+    (args, kwargs), = calls
+    assert args == ['scontrol', 'show', 'hostname', hostile] and not kwargs.get('shell')
+    assert os.environ['MASTER_ADDR'] == 'node-a' and os.environ['WORLD_SIZE'] == '2'
