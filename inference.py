@@ -173,8 +173,8 @@ def main(argv=None) -> int:
     if args.gt is not None and not os.path.isdir(args.gt):
         return error(f'ground-truth folder not found: {args.gt}')
 
-    from vheatir.imageio import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, apply_orientation, image_orientation,
-                                 is_image_name, read_icc_profile, read_image, write_png)
+    from vheatir.imageio import (IMAGE_EXTENSIONS, JPEG_EXTENSIONS, apply_orientation, is_image_name,
+                                 read_image, read_metadata, write_png)
 
     out_dir = os.path.abspath(args.output or os.path.join('results', args.task))
     if os.path.isdir(args.input):
@@ -298,8 +298,9 @@ def main(argv=None) -> int:
                                      self_ensemble=args.self_ensemble, engine=args.engine)
             for warning in caught:
                 note(f'{path}: {warning.message}')
-            result = apply_orientation(result, image_orientation(path))
-            write_png(out, result, read_icc_profile(path))
+            orientation, icc_profile = read_metadata(path)   # one header read for both
+            result = apply_orientation(result, orientation)
+            write_png(out, result, icc_profile)
         except (ValueError, RuntimeError, MemoryError, OSError) as err:
             skip(path, str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
             continue

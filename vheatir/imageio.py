@@ -51,7 +51,7 @@ _ORIENT = {
 }
 
 
-def _pil_metadata(path: str) -> tuple:
+def read_metadata(path: str) -> tuple:
     """(EXIF orientation 1..8, embedded ICC profile bytes or None) of an image file, via PIL's header read."""
     from PIL import Image, UnidentifiedImageError
 
@@ -62,11 +62,6 @@ def _pil_metadata(path: str) -> tuple:
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
         return 1, None
     return (orientation if orientation in _ORIENT else 1), icc
-
-
-def image_orientation(path: str) -> int:
-    """The EXIF orientation (1..8; 1 = stored upright) of an image file; 1 when it has none."""
-    return _pil_metadata(path)[0]
 
 
 def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -98,12 +93,7 @@ def read_image(path: str, upright: bool = True) -> np.ndarray:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
-    return apply_orientation(img, image_orientation(path)) if upright else img
-
-
-def read_icc_profile(path: str) -> Optional[bytes]:
-    """The ICC colour profile embedded in an image file, or None."""
-    return _pil_metadata(path)[1]
+    return apply_orientation(img, read_metadata(path)[0]) if upright else img
 
 
 def _png_with_icc(png: bytes, icc: bytes) -> bytes:
