@@ -15,9 +15,11 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        forward: the speed-up that equal efficiency would give. Counts only, no timing.
   malloc  vHeatIR-S and SwinIR colour inference with glibc's default mmap threshold and with
        vheatir.allocator.reuse_freed_memory (the command lines' setting), each in a fresh process.
-  big  4000x3000 colour denoising through vheatir.restore (random-init colour vHeatIR-S, default
-       memory budget and automatic tiling, inference.py's malloc setting), in a child process:
-       seconds and peak RSS.
+  tile  vheatir.restore on one colour photo (--tile-image), whole and in tiles of each --tile-sizes side,
+       per dtype: seconds per megapixel (what CPU_TILE in vheatir/api.py is chosen from).
+  user  the whole `inference.py --task denoise --sigma 15` command in a child process on colour photos
+       (0.5 MP, 2 MP, a folder of four 0.5 MP, 12 MP on one thread), per engine and dtype, best of
+       --user-repeats: seconds per megapixel and peak RSS; and CBM3D on the 0.5 MP photo.
 Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
 reported. Peak memory: resident-set growth over the call, sampled every 0.5 ms by a thread.
 Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
@@ -35,6 +37,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -306,36 +309,110 @@ def section_flops(sizes: List[int], repeats: int) -> List[dict]:
     return rows
 
 
-BIG_CHILD = r"""
-import resource, sys, tempfile, time, os
-sys.path.insert(0, sys.argv[1])
-import numpy as np, torch
-import vheatir
-from vheatir.allocator import reuse_freed_memory
-from vheatir.weights import export_weights
-reuse_freed_memory()  # as inference.py does
-torch.manual_seed(0)
-net = vheatir.archs.vheatir_arch.VHeatIR(in_chans=3, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1)
-tmp = tempfile.mkdtemp()
-torch.save({'params': net.state_dict()}, os.path.join(tmp, 'ckpt.pth'))
-export_weights(os.path.join(tmp, 'ckpt.pth'), os.path.join(sys.argv[1], 'options/train/train_vHeatIR_S_denoise_color.yml'),
-               os.path.join(tmp, 'w.pth'), 'denoise', 'color')
-img = (np.random.default_rng(0).random((3000, 4000, 3)) * 255).astype(np.uint8)
-start = time.time()
-out = vheatir.restore(img, task='denoise', sigma=25, weights=os.path.join(tmp, 'w.pth'), device='cpu')
-assert out.shape == img.shape and out.dtype == img.dtype
-print(time.time() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A noisy colour photo of height x width (uint8 RGB): scikit-image's astronaut resized, sigma 15."""
+    import cv2
+    from vheatir.data.samples import sample_image
+    clean = cv2.resize(sample_image('astronaut', False), (width, height), interpolation=cv2.INTER_CUBIC)
+    noisy = clean + np.random.default_rng(seed).normal(0, 15, clean.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def section_tile(height: int, width: int, tiles: List[int], dtypes: List[str]) -> List[dict]:
+    """vheatir.restore (shipped colour weights, sigma 15) on one photo, whole and in tiles of each side."""
+    import vheatir
+    img = photo(height, width)
+    rows = []
+    for dtype in dtypes:
+        amp = None if dtype == 'fp32' else dtype
+        fns = [lambda t=t: vheatir.restore(img, sigma=15, tile=t or None, tile_overlap=min(32, t // 4) if t else 32,
+                                            amp=amp, device='cpu', memory_budget_gb=64)
+               for t in [0] + tiles]
+        times = alternate(fns, 1)
+        for t, seconds in zip([0] + tiles, times):
+            rows.append(dict(image=f'{width}x{height}', dtype=dtype, tile=t or 'whole', seconds=seconds,
+                             s_per_mp=seconds / (height * width / 1e6), vs_whole=times[0] / seconds))
+            print(f"tile {rows[-1]['tile']} {dtype}: {seconds:.2f} s, {rows[-1]['s_per_mp']:.1f} s/MP", flush=True)
+    return rows
+
+
+# The user-level table: the whole `inference.py` command (start-up included) in a child process.
+USER_CASES = [  # (name, photos as (height, width), threads; 0 = all)
+    ('0.5 MP', [(600, 800)], 0),
+    ('2 MP', [(1200, 1600)], 0),
+    ('four 0.5 MP (a folder)', [(600, 800)] * 4, 0),
+    ('12 MP, one thread', [(3000, 4000)], 1),
+]
+
+
+def run_child(cmd: List[str], threads: int) -> Tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process; RuntimeError if it fails."""
+    import subprocess
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read().decode(errors='replace')
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.stderr.close()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f'{" ".join(cmd)} failed: {err.strip()[-500:]}')
+    return seconds, usage.ru_maxrss * 1024
+
+
+BM3D_CHILD = r"""
+import sys, numpy as np, bm3d, cv2
+img = cv2.imread(sys.argv[1])[..., ::-1].astype(np.float32) / 255
+bm3d.bm3d_rgb(img, 15 / 255)
 """
 
 
-def section_big() -> List[dict]:
-    import subprocess
+def section_user(variants: List[str], cases: List[str], repeats: int) -> List[dict]:
+    """Seconds per megapixel and peak RSS of `inference.py --task denoise --sigma 15` per case and variant
+    (torch-fp32, torch-bf16, onnxruntime), best of ``repeats``; CBM3D (PyPI bm3d) on the 0.5 MP photo."""
+    import tempfile
+    import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, '-c', BIG_CHILD, root], capture_output=True, text=True, check=True)
-    seconds, peak = out.stdout.split()[-2:]
-    row = dict(size='4000x3000x3', seconds=float(seconds), peak_rss_gb=int(peak) / 2**30)
-    print(f"big 4000x3000 colour: {row['seconds']:.0f} s, peak RSS {row['peak_rss_gb']:.2f} GB", flush=True)
-    return [row]
+    flags = {'torch-fp32': [], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime']}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))
+        folders = {}
+        for name, shapes, _ in USER_CASES:
+            folders[name] = os.path.join(tmp, f'in{len(folders)}')
+            os.makedirs(folders[name])
+            for i, (h, w) in enumerate(shapes):
+                cv2.imwrite(os.path.join(folders[name], f'{i}.png'), photo(h, w, i)[..., ::-1])
+
+        def command(folder: str, variant: str) -> List[str]:
+            return [sys.executable, os.path.join(root, 'inference.py'), '--task', 'denoise', '--sigma', '15',
+                    '--input', folder, '--output', os.path.join(tmp, 'out'), *flags[variant]]
+
+        if 'onnxruntime' in variants:   # the one-off export is not what a user waits for each time
+            run_child(command(folders['0.5 MP'], 'onnxruntime'), 0)
+        for name, shapes, threads in USER_CASES:
+            if name not in cases:
+                continue
+            mp = sum(h * w for h, w in shapes) / 1e6
+            for variant in variants:
+                runs = [run_child(command(folders[name], variant), threads) for _ in range(repeats)]
+                seconds, peak = min(r[0] for r in runs), max(r[1] for r in runs)
+                rows.append(dict(case=name, variant=variant, threads=threads or torch.get_num_threads(),
+                                 megapixels=round(mp, 2), seconds=seconds, s_per_mp=seconds / mp,
+                                 peak_mb=peak / 2**20))
+                print(f'{name} {variant}: {seconds:.1f} s, {seconds / mp:.1f} s/MP, peak {peak / 2**20:.0f} MB',
+                      flush=True)
+        if '0.5 MP' in cases:
+            runs = [run_child([sys.executable, '-c', BM3D_CHILD, os.path.join(folders['0.5 MP'], '0.png')], 0)
+                    for _ in range(repeats)]
+            seconds = min(r[0] for r in runs)
+            rows.append(dict(case='0.5 MP', variant='CBM3D', threads=torch.get_num_threads(), megapixels=0.48,
+                             seconds=seconds, s_per_mp=seconds / 0.48, peak_mb=max(r[1] for r in runs) / 2**20))
+            print(f"0.5 MP CBM3D: {seconds:.1f} s, peak {rows[-1]['peak_mb']:.0f} MB", flush=True)
+    return rows
 
 
 MALLOC_CHILD = r"""
@@ -435,6 +512,12 @@ def main() -> int:
     p.add_argument('--flops-sizes', default='256,512')
     p.add_argument('--malloc-sizes', default='256,512,1024')
     p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--tile-image', default='768,1024', help='tile section: photo height,width')
+    p.add_argument('--tile-sizes', default='192,256,320,384,512', help='tile section: tile sides (and whole)')
+    p.add_argument('--tile-dtypes', default='fp32,bf16')
+    p.add_argument('--user-variants', default='torch-fp32,torch-bf16,onnxruntime')
+    p.add_argument('--user-cases', default=';'.join(c[0] for c in USER_CASES), help='user section cases, ;-separated')
+    p.add_argument('--user-repeats', type=int, default=2)
     p.add_argument('--out', default='docs/bench_speed.json')
     p.add_argument('--plot', default='docs/bench_speed.png')
     args = p.parse_args()
@@ -459,10 +542,14 @@ def main() -> int:
 
     if 'malloc' in sections:
         results['malloc'] = section_malloc(ints(args.malloc_sizes), min(args.repeats, 3))
-    if 'big' in sections:
-        results['big'] = section_big()
+    if 'tile' in sections:
+        h, w = ints(args.tile_image)
+        results['tile'] = section_tile(h, w, ints(args.tile_sizes), args.tile_dtypes.split(','))
+    if 'user' in sections:
+        results['user'] = section_user(args.user_variants.split(','), args.user_cases.split(';'), args.user_repeats)
 
-    cols = {'big': ['size', 'seconds', 'peak_rss_gb'],
+    cols = {'tile': ['image', 'dtype', 'tile', 'seconds', 's_per_mp', 'vs_whole'],
+            'user': ['case', 'variant', 'threads', 'megapixels', 'seconds', 's_per_mp', 'peak_mb'],
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'malloc': ['size', 'malloc', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb',

@@ -68,7 +68,7 @@ def record_in_manifest(info: dict, results: list, json_path: str, manifest: str)
     level_name = 'sigma' if info['task'] == 'denoise' else 'q'
     for r in results:
         scores = {k: round(v, 4 if k.startswith('ssim') else 2) for k, v in r['mean'].items()}
-        suffix = ' 8-bit' if info.get('input') == '8-bit' else ''
+        suffix = (' 8-bit' if info.get('input') == '8-bit' else '') + (' sigma-auto' if 'sigma' in info else '')
         bench[f"{r['set']} {level_name}{r['level']:g}{suffix}"] = {**scores, 'json': os.path.relpath(json_path),
                                                           'command': ' '.join(['python'] + sys.argv)}
     update_manifest(entry, manifest)
@@ -116,6 +116,9 @@ def main() -> int:
     p.add_argument('--eight-bit', action='store_true',
                    help='denoise: round and clip the noisy input to 8 bits (what a noisy PNG holds) '
                         'instead of SwinIR\'s float, unclipped input')
+    p.add_argument('--sigma-auto', action='store_true',
+                   help="denoise: give the network the σ that --sigma auto estimates from each noisy input, "
+                        "not the true one (the guardrail of docs/real_noise.md)")
     p.add_argument('--root', default='datasets', help='folder holding the test sets')
     p.add_argument('--device', default='cpu')
     p.add_argument('--amp', default=None, choices=[None, 'bf16', 'fp16'], help='autocast for the network')
@@ -139,6 +142,8 @@ def main() -> int:
 
     if args.eight_bit and args.task != 'denoise':
         p.error('--eight-bit is for --task denoise (a JPEG input is 8-bit already)')
+    if args.sigma_auto and (args.task != 'denoise' or args.model not in ('vheatir', 'swinir')):
+        p.error('--sigma-auto is for --task denoise with a network (--model vheatir or swinir)')
     if args.model == 'bm3d' and args.task != 'denoise':
         p.error('--model bm3d is a denoiser: use it with --task denoise')
     if args.record and (args.model not in ('vheatir', 'swinir') or args.checkpoint):
@@ -156,6 +161,8 @@ def main() -> int:
             'cpu_capability': torch.backends.cpu.get_cpu_capability()}
     if args.eight_bit:
         info['input'] = '8-bit'  # absent: SwinIR's float input
+    if args.sigma_auto:
+        info['sigma'] = 'auto'  # absent: the true sigma
     net = None
     if args.model in ('vheatir', 'swinir'):
         try:
@@ -165,8 +172,9 @@ def main() -> int:
             return 2
         info.update(meta, parameters=count_params(net), amp=args.amp, self_ensemble=args.self_ensemble)
 
+    variant = ('_8bit' if args.eight_bit else '') + ('_sigma-auto' if args.sigma_auto else '')
     out = args.out or os.path.join('docs', 'results', f"{args.task}_{'color' if color else 'gray'}_{args.model}_"
-                                   f"{'-'.join(sets)}.json")
+                                   f"{'-'.join(sets)}{variant}.json")
     partial = out + '.partial'
     try:
         done = finished_levels(partial, info) if args.resume else {}
@@ -184,8 +192,8 @@ def main() -> int:
             if args.model == 'bm3d':
                 restorer = bm3d_restorer(level)
             else:
-                restorer = None if net is None else network_restorer(net, args.task, level, device, args.amp,
-                                                                     args.self_ensemble)
+                restorer = None if net is None else network_restorer(
+                    net, args.task, None if args.sigma_auto else level, device, args.amp, args.self_ensemble)
             start = time.time()
             try:
                 r = run_set(restorer, os.path.join(args.root, name), args.task, color, level, args.eight_bit)

@@ -1,11 +1,18 @@
-"""Real camera noise: PSNR of a colour denoiser on CC15 at the automatic σ and at fixed σ values.
+"""Real camera noise: how the colour denoiser does on CC15 with the default command and at fixed σ.
 
-    python scripts/real_noise.py --sigmas 5,8,11,14,18,24 --out docs/results/real_noise/CC15_sigma_sweep.json
+    python scripts/real_noise.py run --bm3d       # writes docs/results/real_noise/CC15.json, prints the table
+    python scripts/real_noise.py calibrate        # fits CORRELATED_NOISE_GAIN from that JSON, per camera held out
 
-For every noisy/clean pair of ``--root`` (default datasets/CC15: ``noisy/X.png`` beside ``clean/X.png``)
-it records the input's PSNR, the σ that ``--sigma auto`` estimates (``vheatir.api.estimate_noise_sigma``)
-and the PSNR of ``vheatir.restore`` at each fixed σ, on uint8 RGB, whole image. Prints a table of
-the means and writes the per-image rows as JSON (after each image, so a killed run keeps its rows).
+``run``: for every noisy/clean pair of ``--root`` (default datasets/CC15: ``noisy/X.png`` beside
+``clean/X.png``) it records the input's PSNR, the statistics ``--sigma auto`` reads
+(``vheatir.api``: s1 white-noise sigma, s2 flat-block sigma at scale 2, the resulting sigma), the
+PSNR of ``vheatir.restore`` with its defaults (what ``inference.py --task denoise`` does), at each
+fixed σ of ``--sigmas``, and with ``--bm3d`` CBM3D at the estimated σ; uint8 RGB, whole image.
+Rows are written after each image, so a killed run keeps them.
+
+``calibrate``: fits the gain g of ``sigma = g * s2`` that maximises the mean PSNR, interpolating
+each image's PSNR over the fixed σ values (cubic in log σ), on all images and with each camera
+(the file-name prefix) held out in turn; prints the gains and the held-out PSNR gain over the input.
 """
 import argparse
 import glob
@@ -21,17 +28,15 @@ import numpy as np  # noqa: E402
 import vheatir  # noqa: E402,F401  (before basicsr: the torchvision alias)
 from basicsr.metrics import calculate_psnr  # noqa: E402
 from vheatir import restore  # noqa: E402
-from vheatir.api import estimate_noise_sigma  # noqa: E402
+from vheatir.api import estimate_noise_sigma, flat_noise_sigma, white_noise_sigma  # noqa: E402
+from vheatir.benchmark import bm3d_restorer  # noqa: E402
 from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.imageio import to_uint8  # noqa: E402
+
+DEFAULT_OUT = os.path.join('docs', 'results', 'real_noise', 'CC15.json')
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--root', default=os.path.join('datasets', 'CC15'))
-    p.add_argument('--sigmas', default='5,8,11,14,18,24', help='fixed noise levels to try (0-255 scale)')
-    p.add_argument('--weights', default=None, help='colour denoising weights (default: the shipped ones)')
-    p.add_argument('--out', default=os.path.join('docs', 'results', 'real_noise', 'CC15_sigma_sweep.json'))
-    args = p.parse_args()
+def run(args: argparse.Namespace) -> int:
     sigmas = [float(s) for s in args.sigmas.split(',') if s.strip()]
     pairs = [(n, n.replace(f'{os.sep}noisy{os.sep}', f'{os.sep}clean{os.sep}'))
              for n in sorted(glob.glob(os.path.join(args.root, 'noisy', '*.png')))]
@@ -43,21 +48,84 @@ def main() -> int:
     for noisy_path, clean_path in pairs:
         noisy = np.ascontiguousarray(cv2.imread(noisy_path)[..., ::-1])
         clean = cv2.imread(clean_path)   # BGR; compared as BGR below
-        row = {'input': calculate_psnr(noisy[..., ::-1], clean, 0), 'auto_sigma': estimate_noise_sigma(noisy)}
+
+        def psnr(rgb: np.ndarray) -> float:
+            return calculate_psnr(rgb[..., ::-1], clean, 0)
+
+        row = {'input': psnr(noisy), 's1': white_noise_sigma(noisy), 's2': flat_noise_sigma(noisy, 2),
+               'auto_sigma': estimate_noise_sigma(noisy), 'auto': psnr(restore(noisy, weights=args.weights))}
+        if args.bm3d:
+            row['bm3d_auto'] = psnr(to_uint8(bm3d_restorer(row['auto_sigma'])(noisy.astype(np.float32) / 255.0)))
         for s in sigmas:
-            out = restore(noisy, sigma=s, weights=args.weights)
-            row[f'{s:g}'] = calculate_psnr(out[..., ::-1], clean, 0)
+            row[f'{s:g}'] = psnr(restore(noisy, sigma=s, weights=args.weights))
         rows[os.path.basename(noisy_path)] = row
         print(os.path.basename(noisy_path), ' '.join(f'{k} {v:.2f}' for k, v in row.items()), flush=True)
-        payload = {'command': ' '.join(['python'] + sys.argv), 'weights': args.weights or 'shipped', 'images': rows}
+        payload = {'command': ' '.join(['python'] + sys.argv), 'weights': args.weights or 'shipped',
+                   'sigmas': sigmas, 'images': rows}
         atomic_write(args.out, lambda f: f.write(json.dumps(payload, indent=1).encode()))
-    mean_in = np.mean([r['input'] for r in rows.values()])
-    print(f'\n| σ | PSNR dB | gain over the input |\n|---|---|---|\n| input | {mean_in:.2f} | |')
-    for s in sigmas:
-        m = np.mean([r[f'{s:g}'] for r in rows.values()])
-        print(f'| {s:g} | {m:.2f} | {m - mean_in:+.2f} |')
+
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows.values()]))
+
+    best = float(np.mean([max(r[f'{s:g}'] for s in sigmas) for r in rows.values()]))
+    best_fixed = max(sigmas, key=lambda s: mean(f'{s:g}'))
+    lines = [('noisy input', mean('input'))]
+    if args.bm3d:
+        lines.append(('CBM3D at the estimated σ', mean('bm3d_auto')))
+    lines += [('vHeatIR-S, default command (σ auto)', mean('auto')),
+              (f'vHeatIR-S, best fixed σ ({best_fixed:g})', mean(f'{best_fixed:g}')),
+              ('vHeatIR-S, best σ per image (oracle)', best)]
+    base = mean('input')
+    print('\n| CC15 (15 real noisy photos) | PSNR dB | gain over the input |\n|---|---|---|')
+    for name, value in lines:
+        gain = '' if name == 'noisy input' else f'{value - base:+.2f}'
+        print(f'| {name} | {value:.2f} | {gain} |')
+    print('\n| σ | ' + ' | '.join(f'{s:g}' for s in sigmas) + ' |\n|---|' + '---|' * len(sigmas))
+    print('| gain over the input | ' + ' | '.join(f"{mean(f'{s:g}') - base:+.2f}" for s in sigmas) + ' |')
     print(f'\nwrote {args.out}')
     return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    with open(args.out) as f:
+        data = json.load(f)
+    sigmas = np.array(data['sigmas'])
+    rows = []
+    for name, r in data['images'].items():
+        curve = np.polyfit(np.log(sigmas), [r[f'{s:g}'] for s in sigmas], 3)
+        rows.append((name.split('_')[0], r['s2'], curve, r['input']))
+    gains = np.linspace(0.5, 5.0, 91)
+
+    def mean_gain(g: float, subset: list) -> float:
+        # Clipped to the measured σ range: the cubic is not trusted outside it.
+        return float(np.mean([np.polyval(c, np.log(np.clip(g * s2, sigmas.min(), sigmas.max()))) - inp
+                              for _, s2, c, inp in subset]))
+
+    def fit(subset: list) -> float:
+        return float(gains[np.argmax([mean_gain(g, subset) for g in gains])])
+
+    g_all = fit(rows)
+    print(f'all images: gain {g_all:.2f}, PSNR gain over the input {mean_gain(g_all, rows):+.2f} dB (interpolated)')
+    held = []
+    for camera in sorted({r[0] for r in rows}):
+        train, test = [r for r in rows if r[0] != camera], [r for r in rows if r[0] == camera]
+        g = fit(train)
+        held += [mean_gain(g, test)] * len(test)
+        print(f'{camera} held out: gain {g:.2f} fitted on the others, its PSNR gain {mean_gain(g, test):+.2f} dB')
+    print(f'leave-one-camera-out mean PSNR gain {np.mean(held):+.2f} dB (interpolated)')
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('mode', choices=['run', 'calibrate'])
+    p.add_argument('--root', default=os.path.join('datasets', 'CC15'))
+    p.add_argument('--sigmas', default='5,8,11,14,18,24', help='fixed noise levels to try (0-255 scale)')
+    p.add_argument('--weights', default=None, help='colour denoising weights (default: the shipped ones)')
+    p.add_argument('--bm3d', action='store_true', help='also CBM3D (PyPI bm3d) at the estimated σ')
+    p.add_argument('--out', default=DEFAULT_OUT, help=f'JSON written by run, read by calibrate (default {DEFAULT_OUT})')
+    args = p.parse_args()
+    return run(args) if args.mode == 'run' else calibrate(args)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,8 @@ from basicsr.utils.color_util import bgr2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
 
 from vheatir.allocator import REUSE_MMAP_THRESHOLD
-from vheatir.benchmark import make_pair, run_set, to_uint8, y_channel_uint8
+from vheatir.api import estimate_noise_sigma
+from vheatir.benchmark import make_pair, network_restorer, run_set, to_uint8, y_channel_uint8
 from vheatir.data.samples import write_sample_images
 from vheatir.weights import export_weights, read_manifest, update_manifest
 
@@ -51,6 +52,26 @@ def test_colour_noise_is_drawn_in_bgr_then_flipped(two_images):
     bgr = cv2.imread(path, cv2.IMREAD_COLOR) / 255.0 + np.random.normal(0, 15 / 255.0, gt.shape)
     np.testing.assert_allclose(lq, bgr[..., ::-1], atol=1e-6)
     np.testing.assert_array_equal(gt, cv2.imread(path)[..., ::-1])
+
+
+class CondEcho(torch.nn.Module):
+    """Returns its conditioning value as the image: shows what sigma a restorer passed."""
+    cond_chans = 1
+
+    def forward(self, x, cond):
+        return cond.reshape(-1, 1, 1, 1).expand_as(x)
+
+
+def test_sigma_auto_gives_each_image_its_estimated_sigma(two_images):
+    net = CondEcho()
+    for path in sorted((two_images / 'gray').iterdir()):
+        _, lq = make_pair(str(path), 'denoise', False, 25)
+        fixed = network_restorer(net, 'denoise', 25, torch.device('cpu'))(lq)
+        auto = network_restorer(net, 'denoise', None, torch.device('cpu'))(lq)
+        assert np.allclose(fixed, 25 / 255)
+        assert np.allclose(auto, estimate_noise_sigma(lq) / 255) and abs(auto.flat[0] * 255 - 25) > 1e-3
+    with pytest.raises(ValueError, match='denoising'):
+        network_restorer(net, 'jpeg', None, torch.device('cpu'))
 
 
 def test_y_channel_matches_basicsr():

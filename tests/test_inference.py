@@ -19,7 +19,8 @@ from PIL import Image, ImageOps
 
 import vheatir.amp
 from vheatir import api, restore
-from vheatir.api import (_condition, _tile_spans, estimate_jpeg_quality, estimate_noise_sigma, estimate_peak_bytes, estimate_quality)
+from vheatir.api import (CORRELATED_NOISE_GAIN, _condition, _tile_spans, estimate_jpeg_quality, estimate_noise_sigma,
+                         estimate_peak_bytes, estimate_quality, flat_noise_sigma, white_noise_sigma)
 from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
 from vheatir.data.samples import sample_image
@@ -284,6 +285,24 @@ def test_tiles_blend_to_the_whole_image_result(weights, gray):
     assert 0 < np.abs(auto - whole).max() < 0.01
 
 
+def test_large_images_run_in_speed_tiles_on_the_cpu(weights, monkeypatch):
+    img = noisy_uint8('chelsea', True, None)[:150, :170]
+    spans = []
+    real_spans = api._tile_spans
+    monkeypatch.setattr(api, '_tile_spans', lambda *a: spans.append(a) or real_spans(*a))
+    monkeypatch.setattr(api, 'CPU_TILE', 64)
+    monkeypatch.setattr(api, 'CPU_TILE_FROM_PIXELS', 150 * 170 + 1)
+    whole = restore(img, sigma=25, weights=weights['gray'], device='cpu')
+    assert spans == []                                   # below the threshold: one piece
+    monkeypatch.setattr(api, 'CPU_TILE_FROM_PIXELS', 150 * 170)
+    tiled = restore(img, sigma=25, weights=weights['gray'], device='cpu')
+    assert {(size, tile, overlap) for size, tile, overlap, _ in spans} == {(150, 64, 16), (170, 64, 16)}
+    assert 0 < np.abs(tiled.astype(int) - whole).max() <= 3      # cross-faded tiles, 0-255 scale
+    spans.clear()
+    restore(img, sigma=25, weights=weights['gray'], device='cpu', tile=100)
+    assert {tile for _, tile, _, _ in spans} == {100}    # a given tile wins
+
+
 @pytest.fixture(scope='module')
 def fp16_overflow(weights, tmp_path_factory):
     """A gray denoising weights file whose features overflow fp16 (and never float32) on real images.
@@ -326,6 +345,46 @@ def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow,
 def test_noise_sigma_estimate(gray):
     assert abs(estimate_noise_sigma(noisy_uint8('chelsea', gray, None)) - 25) <= 3
     assert abs(estimate_noise_sigma(noisy_uint8('chelsea', gray, None).astype(np.uint16) * 257) - 25) <= 3
+
+
+@pytest.mark.parametrize('gray', [True, False])
+def test_white_noise_keeps_the_white_noise_estimate(gray):
+    # The Gaussian guardrail: white noise reads as white, so 'auto' is the wavelet estimate itself.
+    for sigma in (15, 25, 50):
+        img = crop('chelsea', gray, None).astype(np.float32) / 255
+        noisy = add_gaussian_noise(img, sigma, np.random.default_rng(sigma))
+        assert estimate_noise_sigma(noisy) == white_noise_sigma(noisy)
+        assert abs(flat_noise_sigma(noisy, 2) - sigma) < 0.25 * sigma   # white: the same at scale 2
+
+
+def correlated_noise(shape, std, rng):
+    """Noise of per-pixel std ``std`` correlated over a few pixels (white noise blurred by a 5 x 5
+    Gaussian), as a camera's demosaicking and processing leave it."""
+    n = cv2.GaussianBlur(rng.standard_normal(shape).astype(np.float32), (5, 5), 1.2).reshape(shape)
+    return n * (std / n.std())
+
+
+@pytest.mark.parametrize('gray', [True, False])
+def test_correlated_noise_gets_a_higher_sigma_than_its_finest_band_shows(gray):
+    img = np.full((192, 256, 1 if gray else 3), 120.0, np.float32) + np.linspace(0, 60, 256)[None, :, None]
+    noisy = np.clip(np.rint(img + correlated_noise(img.shape, 6.0, np.random.default_rng(0))), 0, 255).astype(np.uint8)
+    s1, s2 = white_noise_sigma(noisy), flat_noise_sigma(noisy, 2)
+    assert s1 < 3.0 and s2 > 2.75 * s1            # the finest band misses most of it
+    assert estimate_noise_sigma(noisy) == pytest.approx(CORRELATED_NOISE_GAIN * s2)
+    # White noise of the same per-pixel std keeps its own level.
+    white = np.clip(np.rint(img + np.random.default_rng(0).normal(0, 6.0, img.shape)), 0, 255).astype(np.uint8)
+    assert abs(estimate_noise_sigma(white) - 6.0) < 1.0
+
+
+def test_flat_noise_sigma_reads_flat_blocks_and_small_images_fall_back():
+    rng = np.random.default_rng(1)
+    half_textured = np.zeros((128, 128, 1), np.float32)
+    half_textured[:, :64] = rng.uniform(0, 255, (128, 64, 1))   # texture in half the blocks
+    noisy = (half_textured + rng.normal(0, 10, half_textured.shape)) / 255   # float images are on [0, 1]
+    assert abs(flat_noise_sigma(noisy, 1) - 10) < 1.5 and abs(flat_noise_sigma(noisy, 2) - 10) < 2.5
+    tiny = noisy[:12, :12]
+    assert flat_noise_sigma(tiny, 2) is None
+    assert estimate_noise_sigma(tiny) == white_noise_sigma(tiny)
 
 
 @pytest.mark.parametrize('quality', [10, 50, 90])

@@ -5,6 +5,7 @@ H x W x 4 (RGBA), dtype uint8, uint16 or float (nominally in [0, 1]). The noise 
 sigma is on the 8-bit scale (0-255) whatever the dtype; the JPEG quality is 1..100.
 The network sees float32 (1, C, H, W) in [0, 1] and cond = sigma/255 or quality/100.
 """
+import functools
 import io
 import math
 import os
@@ -42,6 +43,13 @@ PEAK_FEATURE_MAPS = 28.0
 # With it, the automatic tiles of a 4000 x 3000 photo keep the whole process under 8 GB.
 DEFAULT_BUDGET_CAP_GB = 6.0
 MIN_AUTO_TILE = 64
+# On the CPU a forward's time per pixel grows with the image: each 48-channel float32 feature map
+# of a 256^2 tile (12.6 MB) still fits the shared cache, one of 632 x 832 (101 MB) streams from
+# memory. Images of at least CPU_TILE_FROM_PIXELS therefore run in CPU_TILE px tiles (overlap 32)
+# even when they fit in memory; see `python scripts/bench_speed.py --sections tile` (docs/speed.md).
+# On CBSD68 at sigma 25 (8 images) such tiles change the PSNR by less than 0.005 dB.
+CPU_TILE = 256
+CPU_TILE_FROM_PIXELS = 4 * CPU_TILE ** 2
 
 
 _MODELS: Dict[Tuple[str, int, str], Tuple[torch.nn.Module, Dict[str, Any]]] = {}
@@ -87,8 +95,70 @@ def color_mode(image: np.ndarray) -> str:
     return 'gray' if _is_gray_planes(_color_planes(image)) else 'color'
 
 
-def estimate_noise_sigma(image: np.ndarray) -> float:
-    """Gaussian noise standard deviation of ``image`` on the 0-255 scale, whatever its dtype.
+# Camera noise after demosaicking, in-camera processing and JPEG is spatially correlated: its
+# power sits at coarser scales than the finest wavelet band sees, so the white-noise estimate
+# reads 0.8-2.2 on CC15 where the best sigma is 8-24. Two statistics tell it apart (measured by
+# `python scripts/real_noise.py calibrate`, docs/real_noise.md): r = the flat-block sigma at scale 2
+# over the finest-band sigma is 1.05-1.8 for white Gaussian noise at sigma >= 15 on BSD68/CBSD68
+# (float or 8-bit), 2.8-5.9 on CC15. Below r0 the white-noise estimate stands unchanged; from r1 on
+# the level is GAIN x the scale-2 sigma; in between it is blended linearly. GAIN was fitted on CC15
+# with leave-one-camera-out cross-validation (2.25-2.55 across the folds for the wavelet version,
+# 2.2 here).
+CORRELATED_NOISE_GAIN = 2.2
+CORRELATION_RATIO = (2.0, 2.75)
+_FLAT_BLOCK, _FLAT_PERCENTILE = 8, 10
+
+
+def _flat_block_sigma_raw(planes: np.ndarray) -> Optional[float]:
+    """Root of the ``_FLAT_PERCENTILE``-th percentile over 8 x 8 blocks of the mean squared
+    3 x 3 high-pass residual of ``planes`` (H x W x C float), or None for fewer than 4 blocks.
+
+    On white noise of std s it is a fixed fraction of s (:func:`_flat_block_gain`); on an image,
+    the low percentile reads the flattest blocks, so texture counts far less than in a global
+    estimate.
+    """
+    import cv2
+
+    h, w = planes.shape[0] // _FLAT_BLOCK * _FLAT_BLOCK, planes.shape[1] // _FLAT_BLOCK * _FLAT_BLOCK
+    if h * w < 4 * _FLAT_BLOCK ** 2:
+        return None
+    x = np.ascontiguousarray(planes, dtype=np.float32)
+    blurred = cv2.blur(x, (3, 3), borderType=cv2.BORDER_REFLECT).reshape(x.shape)
+    d2 = (x - blurred)[:h, :w].astype(np.float64) ** 2
+    energy = d2.reshape(h // _FLAT_BLOCK, _FLAT_BLOCK, w // _FLAT_BLOCK, _FLAT_BLOCK, -1).mean(axis=(1, 3, 4))
+    return float(np.sqrt(np.percentile(energy, _FLAT_PERCENTILE)))
+
+
+@functools.lru_cache(maxsize=None)
+def _flat_block_gain(channels: int) -> float:
+    """What :func:`_flat_block_sigma_raw` reads on unit white noise with ``channels`` channels
+    (fixed seed, 4 x 256 x 256), so the estimate below is unbiased for white noise."""
+    rng = np.random.default_rng(0)
+    return float(np.mean([_flat_block_sigma_raw(rng.standard_normal((256, 256, channels)))
+                          for _ in range(4)]))
+
+
+def flat_noise_sigma(image: np.ndarray, scale: int = 2) -> Optional[float]:
+    """White-noise-equivalent sigma (0-255 scale) of ``image`` at ``scale``: ``scale`` x the noise
+    std of the ``scale`` x ``scale`` block-mean image, read in its flattest 8 x 8 blocks.
+
+    Equals the noise std for white noise at every scale; grows with the scale for noise that is
+    correlated across pixels. None when the image is too small (fewer than 4 blocks).
+    """
+    _check_image(image)
+    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
+    if _is_gray_planes(planes):
+        planes = planes[..., :1]
+    h, w = planes.shape[0] // scale * scale, planes.shape[1] // scale * scale
+    if h == 0 or w == 0:
+        return None
+    binned = planes[:h, :w].reshape(h // scale, scale, w // scale, scale, -1).mean(axis=(1, 3))
+    raw = _flat_block_sigma_raw(binned)
+    return None if raw is None else scale * raw / _flat_block_gain(binned.shape[2])
+
+
+def white_noise_sigma(image: np.ndarray) -> float:
+    """White Gaussian noise std of ``image`` on the 0-255 scale, whatever its dtype.
 
     Donoho's robust wavelet estimator, ``skimage.restoration.estimate_sigma``: median(|d|) / 0.6745
     of the finest diagonal db2 detail coefficients d, per channel, averaged over the colour
@@ -104,6 +174,24 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     if _is_gray_planes(planes):
         planes = planes[..., :1]
     return float(estimate_sigma(planes, average_sigmas=True, channel_axis=-1))
+
+
+def estimate_noise_sigma(image: np.ndarray) -> float:
+    """The sigma (0-255 scale) ``sigma='auto'`` denoises ``image`` with, white or camera noise.
+
+    s1 = :func:`white_noise_sigma`, s2 = :func:`flat_noise_sigma` at scale 2, r = s2 / s1. White
+    Gaussian noise gives r near 1 and s1 is returned; camera noise, correlated across pixels,
+    gives r >= 2.75 and ``CORRELATED_NOISE_GAIN`` x s2 is returned (the Gaussian-trained model
+    needs a higher sigma than the per-pixel std to remove low-frequency noise); in between the
+    two are blended linearly. See the constants above for the measurements.
+    """
+    s1 = white_noise_sigma(image)
+    s2 = flat_noise_sigma(image, 2)
+    if s2 is None or s1 <= 0:
+        return s1
+    r0, r1 = CORRELATION_RATIO
+    t = min(max((s2 / s1 - r0) / (r1 - r0), 0.0), 1.0)
+    return float(s1 + t * (max(CORRELATED_NOISE_GAIN * s2, s1) - s1))
 
 
 # ITU-T T.81 Annex K.1 luminance quantisation table (natural order), the base libjpeg scales.
@@ -371,6 +459,13 @@ def _forward_tiled(net: torch.nn.Module, x: torch.Tensor, cond: Optional[torch.T
     return out / weight
 
 
+def _speed_tile(h: int, w: int, device: str) -> Optional[int]:
+    """CPU_TILE when the CPU restores an h x w image faster in tiles of that side, else None."""
+    if torch.device(device).type != 'cpu' or h * w < CPU_TILE_FROM_PIXELS:
+        return None
+    return CPU_TILE
+
+
 def _auto_tile(embed_dim: int, budget: int) -> int:
     """Largest square tile side (multiple of 8) whose estimated peak fits ``budget`` bytes."""
     side = int(math.sqrt(budget / (PEAK_FEATURE_MAPS * embed_dim * 4))) // 8 * 8
@@ -425,8 +520,10 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             or several (e.g. gray and colour); see :func:`select_weights`.
         device: 'auto' (CUDA if available, else CPU), 'cpu' or 'cuda[:N]'; 'auto' or 'cpu' with
             engine 'onnxruntime'.
-        tile: tile side in px; None runs the whole image at once when the estimated peak memory
-            (:func:`estimate_peak_bytes`) fits the budget, else the largest tiles that fit.
+        tile: tile side in px. None: on the CPU, images of at least ``CPU_TILE_FROM_PIXELS`` run
+            in ``CPU_TILE`` px tiles (faster there); otherwise the whole image at once when the
+            estimated peak memory (:func:`estimate_peak_bytes`) fits the budget, else the largest
+            tiles that fit.
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
         memory_budget_gb: memory allowed for one forward pass; default
             min(0.5 * available memory, DEFAULT_BUDGET_CAP_GB = 6 GB).
@@ -475,9 +572,13 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     h, w = planes.shape[:2]
     embed_dim = info['network_g'].get('embed_dim', 48)
     budget = int(memory_budget_gb * 2 ** 30) if memory_budget_gb is not None else _default_budget(device)
-    if tile is None and estimate_peak_bytes(h, w, embed_dim) > budget:
-        tile = _auto_tile(embed_dim, budget)
-        tile_overlap = min(tile_overlap, tile // 4)  # small automatic tiles: keep the recomputed share <= 1/4
+    if tile is None:
+        tile = _speed_tile(h, w, device)
+        if estimate_peak_bytes(h, w, embed_dim) > budget:
+            fits = _auto_tile(embed_dim, budget)
+            tile = fits if tile is None else min(tile, fits)
+        if tile is not None:
+            tile_overlap = min(tile_overlap, tile // 4)  # small automatic tiles: keep the recomputed share <= 1/4
 
     def run(t: torch.Tensor) -> torch.Tensor:
         if tile is None or (tile >= t.shape[-2] and tile >= t.shape[-1]):

@@ -23,6 +23,7 @@ import torch
 from basicsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
 from .amp import autocast_context
+from .api import estimate_noise_sigma
 from .data.degradations import quantize_8bit
 from .archs.window_pad import forward_padded
 from .ensemble import JPEG_BLOCK, self_ensemble
@@ -115,19 +116,25 @@ def run_set(restorer: Optional[Restorer], folder: str, task: str, color: bool, l
     return {'images': rows, 'mean': mean, 'seconds_per_image': mean.pop('seconds')}
 
 
-def network_restorer(net: torch.nn.Module, task: str, level: float, device: torch.device,
+def network_restorer(net: torch.nn.Module, task: str, level: Optional[float], device: torch.device,
                      amp: Optional[str] = None, ensemble: bool = False) -> Restorer:
     """Wrap a network as a Restorer, whole image at once.
 
     VHeatIR-like nets (``cond_chans`` > 0) get cond = sigma/255 (denoise) or quality/100
-    (jpeg), as in training; windowed nets (SwinIR) see a padded image
-    (:func:`vheatir.archs.window_pad.forward_padded`). ``ensemble``: the mean over the 8
-    flips and rotations (:func:`vheatir.ensemble.self_ensemble`).
+    (jpeg), as in training; ``level=None`` (denoise) gives each image the sigma that
+    ``sigma='auto'`` estimates from it (:func:`vheatir.api.estimate_noise_sigma`). Windowed nets
+    (SwinIR) see a padded image (:func:`vheatir.archs.window_pad.forward_padded`). ``ensemble``:
+    the mean over the 8 flips and rotations (:func:`vheatir.ensemble.self_ensemble`).
     """
-    cond_value = level / 255.0 if task == 'denoise' else level / 100.0
+    if level is None and task != 'denoise':
+        raise ValueError('an estimated level (level=None) is for denoising')
 
     def restore(lq: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(lq.transpose(2, 0, 1)))[None].to(device)
+        if level is None:
+            cond_value = estimate_noise_sigma(lq) / 255.0
+        else:
+            cond_value = level / 255.0 if task == 'denoise' else level / 100.0
         cond = torch.full((1, 1), cond_value, device=device)
         with torch.inference_mode(), autocast_context(device, amp):
             if ensemble:
