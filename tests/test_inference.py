@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 
 import cv2
 import numpy as np
@@ -272,16 +273,17 @@ def test_restore_gray_looking_colour_and_errors(weights):
 def test_tiles_blend_to_the_whole_image_result(weights, gray):
     both = [weights['gray'], weights['color']]
     img = noisy_uint8('chelsea', gray, None)[:150, :170].astype(np.float32) / 255
-    whole = restore(img, sigma=25, weights=both)
-    tiled = restore(img, sigma=25, weights=both, tile=96, tile_overlap=48)
-    hard = restore(img, sigma=25, weights=both, tile=96, tile_overlap=0)
+    whole = restore(img, sigma=25, weights=both, amp='fp32')
+    tiled = restore(img, sigma=25, weights=both, tile=96, tile_overlap=48, amp='fp32')
+    hard = restore(img, sigma=25, weights=both, tile=96, tile_overlap=0, amp='fp32')
     # The heat operator is global, so tiles cannot match exactly. Measured with this seed-0 model:
     # max |tiled - whole| 0.0010 (gray) / 0.0017 (colour) on the 0-1 scale, against 0.30 / 0.51
     # for hard-cut tiles without overlap: the cross-fade removes the seams.
     diff = np.abs(tiled - whole).max()
     assert 0 < diff < 0.005 and np.abs(hard - whole).max() > 20 * diff
     # A memory budget that fits 128 px tiles but not the image tiles on its own (measured 0.0022 / 0.0035).
-    auto = restore(img, sigma=25, weights=both, memory_budget_gb=estimate_peak_bytes(128, 128, 8) / 2 ** 30)
+    auto = restore(img, sigma=25, weights=both, memory_budget_gb=estimate_peak_bytes(128, 128, 8) / 2 ** 30,
+                   amp='fp32')
     assert 0 < np.abs(auto - whole).max() < 0.01
 
 
@@ -320,20 +322,27 @@ def fp16_overflow(weights, tmp_path_factory):
 
 def test_restore_under_autocast_and_its_float32_fallback(weights, fp16_overflow, monkeypatch):
     img = noisy_uint8('camera', True, 64)
-    plain = restore(img, sigma=25, weights=weights['gray'])
+    plain = restore(img, sigma=25, weights=weights['gray'], amp='fp32')
     half = restore(img, sigma=25, weights=weights['gray'], amp='bf16')
     # bf16 keeps 8 bits of mantissa: a few 8-bit levels at most on this tiny model (measured 2).
     assert half.dtype == np.uint8 and np.abs(half.astype(int) - plain).max() <= 3
-    assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp='fp32'), plain)
+    assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp=None), plain)
+    # 'auto' (the default): bf16 where the CPU has native bf16 kernels, float32 elsewhere, without a warning.
+    native = vheatir.amp.cpu_has_native_bf16()
+    assert np.array_equal(restore(img, sigma=25, weights=weights['gray']), half if native else plain)
     with pytest.raises(ValueError, match='amp'):
         restore(img, sigma=25, weights=weights['gray'], amp='fp8')
 
     with monkeypatch.context() as m, pytest.warns(UserWarning, match='amp bf16 ignored, this CPU'):
         m.setattr(vheatir.amp, 'cpu_has_native_bf16', lambda: False)
         assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp='bf16'), plain)
+    with monkeypatch.context() as m, warnings.catch_warnings():
+        warnings.simplefilter('error')
+        m.setattr(vheatir.amp, 'cpu_has_native_bf16', lambda: False)
+        assert np.array_equal(restore(img, sigma=25, weights=weights['gray'], amp='auto'), plain)
 
     imgf = img.astype(np.float32) / 255
-    reference = restore(imgf, sigma=25, weights=fp16_overflow)
+    reference = restore(imgf, sigma=25, weights=fp16_overflow, amp='fp32')
     assert np.isfinite(reference).all()
     with pytest.warns(UserWarning, match='fp16 autocast gave non-finite values'):
         redone = restore(imgf, sigma=25, weights=fp16_overflow, amp='fp16')

@@ -116,8 +116,8 @@ def test_restore_with_onnxruntime_equals_torch(weights, color, tile, self_ensemb
     image = rng.random((45, 51) if color == 'gray' else (45, 51, 3)).astype(np.float32)
     kwargs = dict(task='denoise', sigma=25, weights=weights[color], tile=tile, tile_overlap=8,
                   self_ensemble=self_ensemble)
-    expected = restore(image, engine='torch', device='cpu', **kwargs)
-    result = restore(image, engine='onnxruntime', **kwargs)
+    expected = restore(image, engine='torch', device='cpu', amp='fp32', **kwargs)
+    result = restore(image, engine='onnxruntime', **kwargs)   # amp 'auto': the float32 graph
     assert result.shape == image.shape and result.dtype == image.dtype
     assert np.abs(result - expected).max() < TOLERANCE
 
@@ -149,7 +149,7 @@ def test_cli_engine_onnxruntime_restores_a_folder_like_torch(weights, cache, tmp
     for engine in ('torch', 'onnxruntime'):
         out = tmp_path / engine
         proc = run_cli(INFERENCE, '--task', 'denoise', '--input', folder, '--output', out, '--sigma', 25,
-                       '--weights', weights['gray'], '--engine', engine, '--device', 'cpu',
+                       '--weights', weights['gray'], '--engine', engine, '--device', 'cpu', '--amp', 'fp32',
                        env={onnx_engine.CACHE_ENV: cache})
         assert proc.returncode == 0, proc.stderr
         assert 'restored 2 of 2' in proc.stdout

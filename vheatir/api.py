@@ -43,13 +43,14 @@ PEAK_FEATURE_MAPS = 28.0
 # With it, the automatic tiles of a 4000 x 3000 photo keep the whole process under 8 GB.
 DEFAULT_BUDGET_CAP_GB = 6.0
 MIN_AUTO_TILE = 64
-# On the CPU a forward's time per pixel grows with the image: each 48-channel float32 feature map
-# of a 256^2 tile (12.6 MB) still fits the shared cache, one of 632 x 832 (101 MB) streams from
-# memory. Images of at least CPU_TILE_FROM_PIXELS therefore run in CPU_TILE px tiles (overlap 32)
-# even when they fit in memory; see `python scripts/bench_speed.py --sections tile` (docs/speed.md).
-# On CBSD68 at sigma 25 (8 images) such tiles change the PSNR by less than 0.005 dB.
-CPU_TILE = 256
-CPU_TILE_FROM_PIXELS = 4 * CPU_TILE ** 2
+# On the CPU a forward's time per pixel grows with the image: its 48-channel feature maps outgrow
+# the caches. Restoring a 1024 x 768 colour photo on 2 threads took 20.3 s/MP whole and 17.1-18.2 s/MP
+# in tiles of 320-512 px (overlap 32), 12.4-14.1 against 16.2 s/MP under bf16; 192-256 px tiles were
+# slower than whole (`python scripts/bench_speed.py --sections tile`, docs/speed.md). Images of at
+# least CPU_TILE_FROM_PIXELS therefore run in tiles of at most CPU_TILE px even when they fit in
+# memory. On CBSD68 at sigma 25 (8 images) tiles of 192-384 px changed the PSNR by < 0.005 dB.
+CPU_TILE = 512
+CPU_TILE_FROM_PIXELS = 2 * CPU_TILE ** 2
 
 
 _MODELS: Dict[Tuple[str, int, str], Tuple[torch.nn.Module, Dict[str, Any]]] = {}
@@ -500,7 +501,7 @@ def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
 def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
             quality: Union[int, str, None] = 'auto', weights: Weights = None, device: str = 'auto',
             tile: Optional[int] = None, tile_overlap: int = 32,
-            memory_budget_gb: Optional[float] = None, amp: Optional[str] = None,
+            memory_budget_gb: Optional[float] = None, amp: Optional[str] = 'auto',
             self_ensemble: bool = False, engine: str = 'torch') -> np.ndarray:
     """Denoise or JPEG-deblock one image; returns an array of the same shape and dtype.
 
@@ -527,8 +528,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         tile_overlap: overlap of neighbouring tiles in px (cross-faded), 0 <= overlap < tile.
         memory_budget_gb: memory allowed for one forward pass; default
             min(0.5 * available memory, DEFAULT_BUDGET_CAP_GB = 6 GB).
-        amp: None or 'fp32' (float32), 'bf16' or 'fp16': run the network under autocast in that dtype
-            (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
+        amp: 'auto' (bf16 on a CPU with native bf16 kernels, float32 elsewhere and with engine
+            'onnxruntime'; :func:`vheatir.amp.auto_amp`), None or 'fp32' (float32), 'bf16' or 'fp16':
+            run the network under autocast in that dtype (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
             the image is restored again in float32, with a warning, so the output is never NaN.
             bf16 on a CPU without native bf16 kernels runs in float32, with a warning.
         self_ensemble: average over the 8 flips and rotations of the image (8x the time;
@@ -554,10 +556,10 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         raise ValueError(f'memory_budget_gb must be > 0, got {memory_budget_gb!r}')
     device = engine_device(engine, device)
     check_amp(amp)
-    if engine == 'onnxruntime' and amp not in (None, 'fp32', False):
+    if engine == 'onnxruntime' and amp not in (None, 'auto', 'fp32', False):
         raise ValueError(f"amp {amp!r} needs engine 'torch'; engine 'onnxruntime' runs the float32 graph")
     cond_value, level = _condition(task, image, sigma, quality)
-    amp = native_amp(torch.device(device), amp, warnings.warn)
+    amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
     net, info = load_model(select_weights(image, task, weights, device, level), device)
     if engine == 'onnxruntime':
         net = load_onnx_net(info['path'])  # the same callable net(x, cond) for the code below

@@ -66,7 +66,10 @@ class HeatConduction(nn.Module):
             with torch.autocast(device, enabled=False):
                 x = heat_conduct(x, self.diffusivity(fve, h, w), self.dct_impl, dtype)
         # SiLU in float32: its bf16 CPU kernels (forward and backward) are several times slower.
-        x = self.out_norm(x) * nn.functional.silu(z.float())
+        if torch.is_inference_mode_enabled():  # no graph to keep: reuse the buffers
+            x = self.out_norm(x).mul_(nn.functional.silu(z.float(), inplace=True))
+        else:
+            x = self.out_norm(x) * nn.functional.silu(z.float())
         return self.out_proj(x)
 
 
