@@ -376,7 +376,7 @@ def section_user(variants: List[str], cases: List[str], repeats: int) -> List[di
     import tempfile
     import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    flags = {'torch-fp32': [], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime']}
+    flags = {'torch-fp32': ['--amp', 'fp32'], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime']}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))
@@ -568,6 +568,8 @@ def main() -> int:
         with open(args.out) as f:
             merged = json.load(f)
     for name, rows in results.items():
+        if name == 'user':  # cases not run this time keep their rows
+            rows = [r for r in merged.get('user', []) if r['case'] not in {n['case'] for n in rows}] + rows
         merged[name] = rows
         merged.setdefault('env_by_section', {})[name] = env
     merged.pop('env', None)
