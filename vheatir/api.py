@@ -97,16 +97,15 @@ def color_mode(image: np.ndarray) -> str:
 
 
 # Camera noise after demosaicking, in-camera processing and JPEG is spatially correlated: its
-# power sits at coarser scales than the finest wavelet band sees, so the white-noise estimate
-# reads 0.8-2.2 on CC15 where the best sigma is 8-24. Two statistics tell it apart (measured by
-# `python scripts/real_noise.py calibrate`, docs/real_noise.md): r = the flat-block sigma at scale 2
-# over the finest-band sigma is 1.05-1.8 for white Gaussian noise at sigma >= 15 on BSD68/CBSD68
-# (float or 8-bit), 2.8-5.9 on CC15. Below r0 the white-noise estimate stands unchanged; from r1 on
-# the level is GAIN x the scale-2 sigma; in between it is blended linearly. GAIN was fitted on CC15
-# with leave-one-camera-out cross-validation (2.25-2.55 across the folds for the wavelet version,
-# 2.2 here).
+# power sits at coarser scales than a white-noise estimate sees, which reads 0.3-1.1 on CC15 where
+# the best sigma is 8-24. Two statistics tell it apart (docs/real_noise.md): r = the flat-block
+# sigma at scale 2 over the white-noise sigma is at most 2.2 for white Gaussian noise at sigma >= 15
+# on BSD68, 5.6-15.8 on CC15. Below r0 the white-noise estimate stands unchanged; from r1 on the
+# level is GAIN x the scale-2 sigma; in between the two are blended linearly. GAIN was fitted on
+# CC15 with leave-one-camera-out cross-validation (`python scripts/real_noise.py calibrate`): 2.2 in
+# every fold.
 CORRELATED_NOISE_GAIN = 2.2
-CORRELATION_RATIO = (2.0, 2.75)
+CORRELATION_RATIO = (2.5, 5.0)
 _FLAT_BLOCK, _FLAT_PERCENTILE = 8, 10
 
 
@@ -158,23 +157,63 @@ def flat_noise_sigma(image: np.ndarray, scale: int = 2) -> Optional[float]:
     return None if raw is None else scale * raw / _flat_block_gain(binned.shape[2])
 
 
+# White-noise estimate (Liu, Tanaka & Okutomi 2013, "Single-image noise level estimation for blind
+# denoising"): the smallest eigenvalue of the covariance of 7 x 7 patches is the noise variance,
+# once patches with texture are left out. A patch is kept while its gradient energy stays under
+# what white noise of the current estimate gives with probability 1 - 1e-6 (a gamma bound); the
+# two are iterated. The smallest sample eigenvalue of N patches reads low by about
+# (1 - sqrt(49 / N))^2, which is divided out. On BSD68 with Gaussian noise (float, SwinIR's seeding)
+# the error is +0.15 (-0.45..+1.11) at sigma 15, +0.26 (-0.17..+0.74) at 25, +0.46 (+0.01..+1.26)
+# at 50; the wavelet median rule (skimage's estimate_sigma) read +1.07 (up to +5.4) at 15, where
+# fine texture fills its band.
+_PATCH = 7
+_MAX_PATCHES = 100_000
+_WEAK_TEXTURE_CONFIDENCE = 1 - 1e-6
+
+
+def _plane_noise_sigma(plane: np.ndarray) -> float:
+    """Noise std of one H x W float64 plane by weak-texture patch PCA (see above); 0 when too small."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    from scipy.stats import gamma
+
+    d = _PATCH
+    rows, cols = plane.shape[0] - d + 1, plane.shape[1] - d + 1
+    if rows < 1 or cols < 1 or rows * cols < 4 * d * d:
+        return 0.0
+    stride = max(1, math.ceil(math.sqrt(rows * cols / _MAX_PATCHES)))
+    patches = sliding_window_view(plane, (d, d))[::stride, ::stride].reshape(-1, d * d)
+    energy = (sliding_window_view(np.diff(plane, axis=1) ** 2, (d, d - 1))[::stride, ::stride].sum((-1, -2))
+              + sliding_window_view(np.diff(plane, axis=0) ** 2, (d - 1, d))[::stride, ::stride].sum((-1, -2)))
+    energy = energy.reshape(-1)
+    # White noise of variance v: the 2 d (d - 1) differences have variance 2 v each, so their energy
+    # is about gamma(shape d (d - 1), scale 4 v); patches above its 1 - 1e-6 quantile hold texture.
+    bound = gamma.ppf(_WEAK_TEXTURE_CONFIDENCE, a=d * (d - 1), scale=4.0)
+    variance, kept = float(np.linalg.eigvalsh(np.cov(patches, rowvar=False))[0]), len(patches)
+    for _ in range(8):
+        weak = energy < variance * bound
+        if weak.sum() < 4 * d * d:
+            break
+        kept = int(weak.sum())
+        new = float(np.linalg.eigvalsh(np.cov(patches[weak], rowvar=False))[0])
+        converged = abs(new - variance) <= 1e-6 * max(variance, 1e-12)
+        variance = new
+        if converged:
+            break
+    return math.sqrt(max(variance, 0.0)) / (1 - math.sqrt(d * d / kept))
+
+
 def white_noise_sigma(image: np.ndarray) -> float:
     """White Gaussian noise std of ``image`` on the 0-255 scale, whatever its dtype.
 
-    Donoho's robust wavelet estimator, ``skimage.restoration.estimate_sigma``: median(|d|) / 0.6745
-    of the finest diagonal db2 detail coefficients d, per channel, averaged over the colour
-    channels (alpha ignored; a 3-channel image with equal channels counts once). Measured on the
-    eight samples of :mod:`vheatir.data.samples` with sigma = 25 noise, rounded and clipped to
-    uint8: 21.8-28.3 (low where clipping at black/white eats noise, astronaut; high where fine
-    texture counts as noise, grass); clean images read 0.4-10.8 for the same reasons.
+    Weak-texture patch PCA per channel (see ``_plane_noise_sigma``), averaged over the colour
+    channels (alpha ignored; a 3-channel image with equal channels counts once). Clipping at
+    black and white hides noise, so heavily clipped images read low.
     """
-    from skimage.restoration import estimate_sigma
-
     _check_image(image)
     planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
     if _is_gray_planes(planes):
         planes = planes[..., :1]
-    return float(estimate_sigma(planes, average_sigmas=True, channel_axis=-1))
+    return float(np.mean([_plane_noise_sigma(planes[..., c]) for c in range(planes.shape[2])]))
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:
@@ -182,7 +221,7 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
 
     s1 = :func:`white_noise_sigma`, s2 = :func:`flat_noise_sigma` at scale 2, r = s2 / s1. White
     Gaussian noise gives r near 1 and s1 is returned; camera noise, correlated across pixels,
-    gives r >= 2.75 and ``CORRELATED_NOISE_GAIN`` x s2 is returned (the Gaussian-trained model
+    gives r >= 5 and ``CORRELATED_NOISE_GAIN`` x s2 is returned (the Gaussian-trained model
     needs a higher sigma than the per-pixel std to remove low-frequency noise); in between the
     two are blended linearly. See the constants above for the measurements.
     """
