@@ -87,6 +87,14 @@ def _is_gray_planes(planes: np.ndarray) -> bool:
                                     and np.array_equal(planes[..., 0], planes[..., 2]))
 
 
+def _planes_255(image: np.ndarray, drop_equal_channels: bool = True) -> np.ndarray:
+    """A checked image's colour planes as float64 H x W x C on the 0-255 scale, alpha dropped;
+    a 3-channel image with equal channels reduced to one plane unless ``drop_equal_channels`` is False."""
+    _check_image(image)
+    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
+    return planes[..., :1] if drop_equal_channels and _is_gray_planes(planes) else planes
+
+
 def color_mode(image: np.ndarray) -> str:
     """'gray' for H x W, H x W x 1 and colour images whose 3 channels are identical, else 'color'.
 
@@ -145,10 +153,11 @@ def flat_noise_sigma(image: np.ndarray, scale: int = 2) -> Optional[float]:
     Equals the noise std for white noise at every scale; grows with the scale for noise that is
     correlated across pixels. None when the image is too small (fewer than 4 blocks).
     """
-    _check_image(image)
-    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
-    if _is_gray_planes(planes):
-        planes = planes[..., :1]
+    return _flat_planes_sigma(_planes_255(image), scale)
+
+
+def _flat_planes_sigma(planes: np.ndarray, scale: int) -> Optional[float]:
+    """:func:`flat_noise_sigma` of H x W x C planes on the 0-255 scale."""
     h, w = planes.shape[0] // scale * scale, planes.shape[1] // scale * scale
     if h == 0 or w == 0:
         return None
@@ -209,10 +218,11 @@ def white_noise_sigma(image: np.ndarray) -> float:
     channels (alpha ignored; a 3-channel image with equal channels counts once). Clipping at
     black and white hides noise, so heavily clipped images read low.
     """
-    _check_image(image)
-    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
-    if _is_gray_planes(planes):
-        planes = planes[..., :1]
+    return _white_planes_sigma(_planes_255(image))
+
+
+def _white_planes_sigma(planes: np.ndarray) -> float:
+    """:func:`white_noise_sigma` of H x W x C planes on the 0-255 scale."""
     return float(np.mean([_plane_noise_sigma(planes[..., c]) for c in range(planes.shape[2])]))
 
 
@@ -225,8 +235,8 @@ def estimate_noise_sigma(image: np.ndarray) -> float:
     needs a higher sigma than the per-pixel std to remove low-frequency noise); in between the
     two are blended linearly. See the constants above for the measurements.
     """
-    s1 = white_noise_sigma(image)
-    s2 = flat_noise_sigma(image, 2)
+    planes = _planes_255(image)   # converted once for both statistics
+    s1, s2 = _white_planes_sigma(planes), _flat_planes_sigma(planes, 2)
     if s2 is None or s1 <= 0:
         return s1
     r0, r1 = CORRELATION_RATIO
@@ -306,8 +316,7 @@ def estimate_quality(image: np.ndarray, max_blocks: int = 8192) -> Optional[int]
     of std 2 added after compression did not move the estimate. For JPEG *files* prefer
     :func:`estimate_jpeg_quality`, which reads the table itself.
     """
-    _check_image(image)
-    planes = _color_planes(image).astype(np.float64) * (255.0 / _scale(image.dtype))
+    planes = _planes_255(image, drop_equal_channels=False)
     luma = planes[..., 0] if planes.shape[2] == 1 else planes @ np.array([0.299, 0.587, 0.114])
     h8, w8 = luma.shape[0] // 8 * 8, luma.shape[1] // 8 * 8
     if h8 == 0 or w8 == 0:
@@ -569,8 +578,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             min(0.5 * available memory, DEFAULT_BUDGET_CAP_GB = 6 GB).
         amp: 'auto' (bf16 on a CPU with native bf16 kernels, float32 elsewhere and with engine
             'onnxruntime'; :func:`vheatir.amp.auto_amp`), None or 'fp32' (float32), 'bf16' or 'fp16':
-            run the network under autocast in that dtype (the DCT stays float32). Should the result hold a non-finite value (fp16 overflow),
-            the image is restored again in float32, with a warning, so the output is never NaN.
+            run the network under autocast in that dtype (the DCT stays float32). Should the result
+            hold a non-finite value (fp16 overflow), the image is restored again in float32, with a
+            warning, so the output is never NaN.
             bf16 on a CPU without native bf16 kernels runs in float32, with a warning.
         self_ensemble: average over the 8 flips and rotations of the image (8x the time;
             :func:`vheatir.ensemble.self_ensemble`, JPEG grid kept in place).
