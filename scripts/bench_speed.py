@@ -20,6 +20,10 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   user  the whole `inference.py --task denoise --sigma 15` command in a child process on colour photos
        (0.5 MP, 2 MP, a folder of four 0.5 MP, 12 MP on one thread), per engine and dtype, best of
        --user-repeats: seconds per megapixel and peak RSS; and CBM3D on the 0.5 MP photo.
+  peers  gray denoising of one BSD68-sized image: vHeatIR-S per engine and dtype, DnCNN, FFDNet,
+       DRUNet and SwinIR (architectures at random initialisation) and BM3D, in s/MP, beside their
+       BSD68 sigma 25 PSNR (published for the peers, measured for ours and BM3D); the picture is
+       drawn by scripts/plot_quality_speed.py --speed.
 Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
 reported. Peak memory: resident-set growth over the call, sampled every 0.5 ms by a thread.
 Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
@@ -415,6 +419,82 @@ def section_user(variants: List[str], cases: List[str], repeats: int) -> List[di
     return rows
 
 
+PEERS_SET, PEERS_SIGMA = 'BSD68', 25
+
+
+def peer_networks() -> Dict[str, nn.Module]:
+    """The gray denoisers of the quality/speed picture at random initialisation, in eval mode:
+    vheatir.archs.peers_arch's DnCNN, FFDNet and DRUNet, and BasicSR's SwinIR with the SwinIR
+    paper's denoising settings (6 groups of 6 blocks, width 180, window 8)."""
+    from vheatir.archs.peers_arch import DnCNN, DRUNet, FFDNet
+    torch.manual_seed(0)
+    nets = {'DnCNN': DnCNN(), 'FFDNet': FFDNet(), 'DRUNet': DRUNet(),
+            'SwinIR': SwinIR(upscale=1, in_chans=1, img_size=128, window_size=8, img_range=1.0, depths=[6] * 6,
+                             embed_dim=180, num_heads=[6] * 6, mlp_ratio=2, upsampler='', resi_connection='1conv')}
+    return {name: net.eval() for name, net in nets.items()}
+
+
+def peer_psnr() -> Dict[str, Tuple[float, str]]:
+    """BSD68 sigma 25 PSNR per model and where it comes from: docs/published.json for the peers,
+    this project's benchmark JSONs (docs/results) for vHeatIR-S (shipped weights) and BM3D."""
+    import glob
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from results_tables import measured
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, 'docs', 'published.json')) as f:
+        published = json.load(f)['denoise_gray']
+    out = {name: (cells[PEERS_SET][str(PEERS_SIGMA)], 'published') for name, cells in published.items()
+           if name != 'BM3D' and str(PEERS_SIGMA) in cells.get(PEERS_SET, {})}
+    scores = measured(sorted(glob.glob(os.path.join(root, 'docs', 'results', '*.json'))), root)[0]['denoise_gray']
+    for name, label in (('vHeatIR-S', 'vHeatIR-S'), ('BM3D', 'BM3D (ours)')):
+        out[name] = (scores[label][(PEERS_SET, PEERS_SIGMA)]['psnr'], 'measured')
+    return out
+
+
+def section_peers(height: int, width: int, repeats: int) -> List[dict]:
+    """Seconds per megapixel of gray denoising of one height x width image (default: BSD68's
+    size) on this CPU: vHeatIR-S (shipped gray weights) in torch fp32 and bf16 and in ONNX
+    Runtime, the peer architectures at random initialisation in fp32 and bf16 (autocast), and
+    PyPI's BM3D; each with its BSD68 sigma 25 PSNR (:func:`peer_psnr`). Network forwards only
+    (no start-up), run in turn ``repeats`` times; medians."""
+    import bm3d
+    from vheatir.onnx_engine import load_onnx_net
+    from vheatir.weights import default_weights, load_network
+    psnr = peer_psnr()
+    weights = default_weights('denoise', 'gray')
+    ours = load_network(weights)[0].eval()
+    engines = {'vHeatIR-S': {'torch fp32': (ours, False), 'torch bf16': (ours, True),
+                             'onnxruntime': (load_onnx_net(weights), False)}}
+    for name, net in peer_networks().items():
+        engines[name] = {'torch fp32': (net, False), 'torch bf16': (net, True)}
+    x = torch.rand(1, 1, height, width, generator=torch.Generator().manual_seed(0))
+    cond = torch.full((1, 1), PEERS_SIGMA / 255)
+
+    def run(net, amp: bool) -> Callable[[], None]:
+        def f():
+            with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+                forward_padded(net, x, cond) if isinstance(net, nn.Module) else net(x, cond)
+        return f
+
+    mp = height * width / 1e6
+    noisy = x[0, 0].numpy()
+    calls = [(name, engine, run(net, amp)) for name, by_engine in engines.items()
+             for engine, (net, amp) in by_engine.items()]
+    calls.append(('BM3D', 'PyPI bm3d', lambda: bm3d.bm3d(noisy, PEERS_SIGMA / 255)))
+    times = alternate([c[2] for c in calls], repeats)
+    rows = []
+    for (name, engine, _), seconds in zip(calls, times):
+        net = engines[name]['torch fp32'][0] if name in engines else None
+        value, source = psnr[name]
+        rows.append(dict(model=name, engine=engine, params=count_params(net) if net is not None else '-',
+                         weights='shipped' if name == 'vHeatIR-S' else 'random init' if net is not None else '-',
+                         seconds=seconds, s_per_mp=seconds / mp, psnr=value, psnr_source=source,
+                         image=f'{width}x{height}'))
+        print(f'peers {name} {engine}: {seconds:.2f} s, {seconds / mp:.1f} s/MP; {PEERS_SET} sigma {PEERS_SIGMA} '
+              f'{value:.2f} dB ({source})', flush=True)
+    return rows
+
+
 MALLOC_CHILD = r"""
 import resource, statistics, sys, time
 root, model, setting, size, repeats, threads = sys.argv[1:3] + [sys.argv[3]] + [int(v) for v in sys.argv[4:]]
@@ -515,6 +595,7 @@ def main() -> int:
     p.add_argument('--tile-image', default='768,1024', help='tile section: photo height,width')
     p.add_argument('--tile-sizes', default='192,256,320,384,512', help='tile section: tile sides (and whole)')
     p.add_argument('--tile-dtypes', default='fp32,bf16')
+    p.add_argument('--peers-image', default='321,481', help="peers section: gray image height,width (BSD68's size)")
     p.add_argument('--user-variants', default='torch-fp32,torch-bf16,onnxruntime')
     p.add_argument('--user-cases', default=';'.join(c[0] for c in USER_CASES), help='user section cases, ;-separated')
     p.add_argument('--user-repeats', type=int, default=2)
@@ -545,10 +626,14 @@ def main() -> int:
     if 'tile' in sections:
         h, w = ints(args.tile_image)
         results['tile'] = section_tile(h, w, ints(args.tile_sizes), args.tile_dtypes.split(','))
+    if 'peers' in sections:
+        h, w = ints(args.peers_image)
+        results['peers'] = section_peers(h, w, args.repeats)
     if 'user' in sections:
         results['user'] = section_user(args.user_variants.split(','), args.user_cases.split(';'), args.user_repeats)
 
     cols = {'tile': ['image', 'dtype', 'tile', 'seconds', 's_per_mp', 'vs_whole'],
+            'peers': ['model', 'engine', 'params', 'weights', 's_per_mp', 'psnr', 'psnr_source'],
             'user': ['case', 'variant', 'threads', 'megapixels', 'seconds', 's_per_mp', 'peak_mb'],
             'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],

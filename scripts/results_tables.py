@@ -67,12 +67,15 @@ def model_label(data: dict) -> str:
     """Column name of one benchmark JSON: the weights' own label, else the model kind.
 
     A run on 8-bit denoising inputs (``scripts/benchmark.py --eight-bit``) gets its own column,
-    never mixed with SwinIR's float inputs."""
-    eight_bit = ' (8-bit input)' if data.get('input') == '8-bit' else ''
+    never mixed with SwinIR's float inputs; so do runs at an estimated sigma (``--sigma-auto``)
+    and in bf16 (``--amp bf16``), never mixed with the true-sigma float32 protocol."""
+    eight_bit = data.get('input') == '8-bit'
+    suffix = (' (8-bit input)' if eight_bit else '') + (' (σ estimated)' if data.get('sigma') == 'auto' else '') + \
+        (f" ({data['amp']})" if data.get('amp') else '')
     if data.get('model') == 'input':
         return 'input (8-bit)' if eight_bit else 'input'
     if data.get('model') == 'bm3d':
-        return ('CBM3D (ours)' if data.get('color') else 'BM3D (ours)') + eight_bit
+        return ('CBM3D (ours)' if data.get('color') else 'BM3D (ours)') + suffix
     meta = data.get('weights_meta') or {}
     label = meta.get('label') or {'VHeatIR': 'vHeatIR-S', 'SwinIR': 'SwinIR-S'}.get(data.get('arch'), data.get('arch') or '?')
     level = data.get('weights_level')
@@ -80,7 +83,7 @@ def model_label(data: dict) -> str:
         label += f" ({'σ' if data['task'] == 'denoise' else 'q'}{level:g} only)"
     if data.get('self_ensemble'):
         label += ' ×8 self-ensemble'
-    return label + eight_bit
+    return label + suffix
 
 
 def training_cost(meta: dict) -> Tuple[Optional[int], Optional[float]]:

@@ -237,6 +237,11 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_imp
     assert sorted(gray) == ['BM3D (ours)', 'SwinIR-S (equal time)', 'input', 'vHeatIR-S', 'vHeatIR-S (σ25 only)']
     assert model_label({'model': 'vheatir', 'task': 'jpeg', 'arch': 'VHeatIR', 'self_ensemble': True}) == \
         'vHeatIR-S ×8 self-ensemble'   # its own column, never mixed with the plain model's
+    # an estimated sigma or bf16 never stands in for the protocol's true-sigma float32 run
+    assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'sigma': 'auto'}) == \
+        'vHeatIR-S (σ estimated)'
+    assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'amp': 'bf16'}) == 'vHeatIR-S (bf16)'
+    assert model_label({'model': 'input', 'task': 'denoise', 'sigma': 'auto'}) == 'input'
     assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'input': '8-bit'}) == \
         'vHeatIR-S (8-bit input)'      # likewise a run on 8-bit inputs (benchmark.py --eight-bit)
     assert model_label({'model': 'input', 'task': 'denoise', 'input': '8-bit'}) == 'input (8-bit)'
