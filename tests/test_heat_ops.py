@@ -237,3 +237,19 @@ def test_dct_amp_follows_autocast_only():
             y_net, y_amp = net(x, c).float(), amp(x, c).float()
     assert not torch.equal(y_net, y_amp)                   # autocast: the DCT really ran in bf16
     torch.testing.assert_close(y_amp, y_net, atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_inference_mode_transforms_in_own_buffers(dtype):
+    """Under inference mode pocketfft overwrites temporaries of its own: the caller's tensor is
+    left as it was and the result equals the graph-keeping path's."""
+    x = torch.randn(2, 13, 17, 5).to(dtype)
+    k = torch.rand(13, 17, 5) * 20
+    before = x.clone()
+    ref = heat_conduct(x, k, 'scipy')
+    with torch.inference_mode():
+        got, spectrum = heat_conduct(x, k, 'scipy'), dct2(x, 'scipy')
+        back = idct2(spectrum, 'scipy')
+    assert torch.equal(x, before)
+    assert torch.equal(got, ref)
+    assert torch.equal(spectrum, dct2(x, 'scipy')) and torch.allclose(back, x.float(), atol=1e-5)

@@ -1,9 +1,12 @@
 """The VHeatIR network: any size, conditioning, residual learning, resolution-agnostic FVE."""
+import os
+
+import numpy as np
 import pytest
 import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 
-import vheatir  # noqa: F401  (registers VHeatIR)
+import vheatir
 from vheatir.archs.vheatir_arch import VHeatIR
 
 
@@ -24,6 +27,7 @@ def test_any_size_gray(shape, impl):
 
 
 def test_colour_without_conditioning_and_registry():
+    vheatir.use_basicsr()
     net = ARCH_REGISTRY.get('VHeatIR')(in_chans=3, embed_dim=8, depths=[1], cond_chans=0)
     x = torch.rand(2, 3, 12, 19)
     assert net(x).shape == x.shape
@@ -94,3 +98,32 @@ def test_log_parametrised_diffusivity_network():
     y.square().mean().backward()
     assert y.shape == x.shape and torch.isfinite(y).all()
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_restoring_never_imports_basicsr(tmp_path):
+    """BasicSR (and torchvision through it) cost about 2 s and 250 MB of start-up: restore() and
+    inference.py do without them; use_basicsr() brings them in with our components registered."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        'import sys, numpy as np, vheatir\n'
+        'y = vheatir.restore(np.full((20, 24, 3), 128, np.uint8), sigma=10)\n'
+        'assert y.shape == (20, 24, 3)\n'
+        'print(sorted(m for m in ("basicsr", "torchvision") if m in sys.modules))\n'
+        'vheatir.use_basicsr()\n'
+        'from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, METRIC_REGISTRY, MODEL_REGISTRY\n'
+        'print(all(n in r for n, r in [("VHeatIR", ARCH_REGISTRY), ("DenoisingDataset", DATASET_REGISTRY),\n'
+        '      ("calculate_psnrb", METRIC_REGISTRY), ("VHeatIRModel", MODEL_REGISTRY), ("SwinIR", ARCH_REGISTRY)]))\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=root, check=True).stdout
+    assert out.split('\n')[:2] == ['[]', 'True']
+    import cv2
+    cv2.imwrite(str(tmp_path / 'a.png'), np.full((20, 24), 100, np.uint8))
+    probe = ('import runpy, sys; sys.argv = ["inference.py"] + sys.argv[1:]\n'
+             'try:\n    runpy.run_path("inference.py", run_name="__main__")\n'
+             'except SystemExit as e:\n    assert not e.code, e.code\n'
+             'print("basicsr" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', probe, '--task', 'denoise', '--sigma', '10', '--input',
+                          str(tmp_path / 'a.png'), '--output', str(tmp_path / 'out')],
+                         capture_output=True, text=True, cwd=root, check=True).stdout
+    assert out.strip().endswith('False') and (tmp_path / 'out' / 'a.png').is_file()

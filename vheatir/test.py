@@ -11,7 +11,9 @@ if __package__ in (None, ''):
     # names (data, models, test, ...). Put the repository root there instead.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import vheatir  # noqa: E402,F401  (registers archs/datasets/models/metrics; fixes basicsr imports)
+import vheatir  # noqa: E402
+
+vheatir.use_basicsr()  # registers archs/datasets/models/metrics; safe option-file parsing
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
 from vheatir.compat import OptionFileError, read_train_options  # noqa: E402
 

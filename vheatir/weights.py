@@ -26,8 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 import yaml
 
-from basicsr.utils.registry import ARCH_REGISTRY
-
+from .archs import arch_class
 from .compat import atomic_write
 from .complexity import count_params
 
@@ -78,15 +77,17 @@ def network_from_checkpoint(checkpoint: str, option_file: str,
     with open(option_file) as f:
         net_opt = dict((yaml.safe_load(f) or {}).get('network_g') or {})
     arch = net_opt.pop('type', DEFAULT_ARCH)
-    if arch not in ARCH_REGISTRY:
-        raise ValueError(f'{option_file}: network_g.type {arch!r} is not a registered BasicSR arch')
+    try:
+        cls = arch_class(arch)
+    except KeyError:
+        raise ValueError(f'{option_file}: network_g.type {arch!r} is not a registered BasicSR arch') from None
     ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
     if key is None:
         key = 'params_ema' if 'params_ema' in ckpt else 'params'
     if key not in ckpt:
         raise ValueError(f'{checkpoint}: no "{key}" in this checkpoint (a BasicSR net_g_*.pth has "params", '
                          f'often "params_ema")')
-    net = ARCH_REGISTRY.get(arch)(**net_opt)
+    net = cls(**net_opt)
     try:
         net.load_state_dict(ckpt[key], strict=True)
     except RuntimeError as err:  # the message's second line names the first mismatching tensor
@@ -237,10 +238,12 @@ def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[
     """
     blob = read_weights(path)
     arch = blob.get('arch', DEFAULT_ARCH)
-    if arch not in ARCH_REGISTRY:
-        raise ValueError(f'{path}: unknown arch {arch!r}')
     try:
-        net = ARCH_REGISTRY.get(arch)(**blob['network_g'])
+        cls = arch_class(arch)
+    except KeyError:
+        raise ValueError(f'{path}: unknown arch {arch!r}') from None
+    try:
+        net = cls(**blob['network_g'])
         # load_state_dict copies into the float32 parameters, so the float16 tensors are upcast here.
         net.load_state_dict(blob['params'], strict=True)
     except (TypeError, RuntimeError) as err:

@@ -8,7 +8,6 @@ the two is free.
 from typing import Optional, Sequence
 
 import torch
-from basicsr.utils.registry import ARCH_REGISTRY
 from torch import Tensor, nn
 
 from .heat_ops import DCT_IMPLS, Diffusivity, FrequencyValueEmbedding, heat_conduct
@@ -111,7 +110,6 @@ class HeatGroup(nn.Module):
         return x + _nhwc(self.conv(_nchw(y)))
 
 
-@ARCH_REGISTRY.register()
 class VHeatIR(nn.Module):
     """vHeatIR for denoising / JPEG deblocking; any H x W, no padding.
 

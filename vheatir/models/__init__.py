@@ -1,2 +1,5 @@
 """Models; importing a module registers it in BasicSR's MODEL_REGISTRY."""
-from . import vheatir_model  # noqa: F401
+from ..archs import register
+
+register()  # BasicSR's model builds its network by name from ARCH_REGISTRY
+from . import vheatir_model  # noqa: E402,F401
