@@ -127,3 +127,15 @@ def test_restoring_never_imports_basicsr(tmp_path):
                           str(tmp_path / 'a.png'), '--output', str(tmp_path / 'out')],
                          capture_output=True, text=True, cwd=root, check=True).stdout
     assert out.strip().endswith('False') and (tmp_path / 'out' / 'a.png').is_file()
+
+
+def test_inference_linears_as_1x1_convolutions_match_the_trained_ones():
+    """Under inference mode on the CPU the block's Linear layers run as 1x1 convolutions (bias
+    fused by oneDNN); outputs equal the graph-keeping forward's within float32 rounding."""
+    net = tiny(embed_dim=16).eval()
+    x, c = torch.rand(1, 1, 23, 31), torch.full((1, 1), 0.2)
+    with torch.no_grad():
+        ref = net(x, c)
+    with torch.inference_mode():
+        got = net(x, c)
+    assert torch.allclose(got, ref, atol=1e-5) and not torch.equal(got, x)

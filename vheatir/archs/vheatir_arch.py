@@ -8,6 +8,7 @@ the two is free.
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .heat_ops import DCT_IMPLS, Diffusivity, FrequencyValueEmbedding, heat_conduct
@@ -24,6 +25,18 @@ def _nchw(x: Tensor) -> Tensor:
 
 def _nhwc(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1)
+
+
+def _linear(layer: nn.Linear, x: Tensor) -> Tensor:
+    """``layer(x)`` on channels-last x (B, H, W, C_in) -> (B, H, W, C_out).
+
+    On the CPU under inference mode it runs as a 1x1 convolution of the NCHW view: oneDNN adds
+    the bias inside the product, where addmm first copies it into the whole output (in bf16 at
+    600 x 800 x 48 on one thread, 17 instead of 26 ms for 48 -> 96 channels).
+    """
+    if torch.is_inference_mode_enabled() and x.device.type == 'cpu':
+        return _nhwc(F.conv2d(_nchw(x), layer.weight[:, :, None, None], layer.bias))
+    return layer(x)
 
 
 class HeatConduction(nn.Module):
@@ -57,7 +70,7 @@ class HeatConduction(nn.Module):
     def forward(self, x: Tensor, fve: Optional[FrequencyValueEmbedding]) -> Tensor:
         _, h, w, _ = x.shape
         x = _nhwc(self.dwconv(_nchw(x)))
-        x, z = self.in_proj(x).chunk(2, dim=-1)
+        x, z = _linear(self.in_proj, x).chunk(2, dim=-1)
         if hasattr(self, 'diffusivity'):
             device = x.device.type
             amp = self.dct_amp and torch.is_autocast_enabled(device)
@@ -69,7 +82,7 @@ class HeatConduction(nn.Module):
             x = self.out_norm(x).mul_(nn.functional.silu(z.float(), inplace=True))
         else:
             x = self.out_norm(x) * nn.functional.silu(z.float())
-        return self.out_proj(x)
+        return _linear(self.out_proj, x)
 
 
 class HeatBlock(nn.Module):
@@ -86,7 +99,8 @@ class HeatBlock(nn.Module):
 
     def forward(self, x: Tensor, fve: Optional[FrequencyValueEmbedding]) -> Tensor:
         x = x + self.hco(self.norm1(x), fve)
-        return x + self.mlp(self.norm2(x))
+        fc1, act, fc2 = self.mlp
+        return x + _linear(fc2, act(_linear(fc1, self.norm2(x))))
 
 
 class HeatGroup(nn.Module):
