@@ -444,12 +444,13 @@ def _default_budget(device: str) -> int:
 # ---------------------------------------------------------------- tiled forward
 def _tile_spans(size: int, tile: int, overlap: int, align: int = 1) -> List[Tuple[int, int]]:
     """(start, end) of the fewest tiles of at most ``tile`` px that cover ``size`` px, neighbours
-    overlapping by ``overlap`` px, all of about the same length.
+    overlapping by at least ``overlap`` px, all of about the same length.
 
     The image is cut into n cores of equal length with boundaries on multiples of ``align``, and
     each core but the last reaches ``overlap`` px into the next: with ``align`` = 8 every tile of
-    a JPEG starts on its 8 x 8 grid, as in training. Tiles of equal length waste nothing, where
-    fixed-size tiles from the corner recompute up to a whole tile at the far border. ValueError
+    a JPEG starts on its 8 x 8 grid, as in training. Tiles of equal length waste little, where
+    fixed-size tiles from the corner recompute up to a whole tile at the far border. Each tile is
+    then lengthened to the nearest FFT-friendly length (:func:`_fft_friendly`). ValueError
     when ``tile`` leaves less than ``align`` px beside the overlap.
     """
     if tile >= size:
@@ -462,8 +463,31 @@ def _tile_spans(size: int, tile: int, overlap: int, align: int = 1) -> List[Tupl
         bounds = [0] + [int(round(i * size / n / align)) * align for i in range(1, n)] + [size]
         spans = [(b, min(size, e + overlap)) for b, e in zip(bounds, bounds[1:])]
         if max(e - s for s, e in spans) <= tile and all(e > s for s, e in zip(bounds, bounds[1:])):
-            return spans
+            return [_fft_friendly(s, e, size, tile, align) for s, e in spans]
         n += 1
+
+
+def _is_smooth(n: int) -> bool:
+    """n has no prime factor above 5."""
+    for p in (2, 3, 5):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def _fft_friendly(start: int, end: int, size: int, tile: int, align: int) -> Tuple[int, int]:
+    """The span (start, end) lengthened to the nearest length whose prime factors are 2, 3 and 5,
+    when one fits in ``tile`` and the image: the end moves out, or for the last span (end = size)
+    the start moves back by a multiple of ``align``. pocketfft transforms such lengths 2-4x faster
+    per pixel than lengths with large prime factors (461 px: 569 ms/MP against 225 at 480, one
+    48-channel DCT on one thread), and the DCT is about 40% of a forward."""
+    length = end - start
+    last = end == size
+    for longer in range(length, min(tile, size) + 1):
+        if _is_smooth(longer) and (not last or (longer - length) % align == 0) and \
+                (last or start + longer <= size):
+            return (size - longer, size) if last else (start, start + longer)
+    return start, end
 
 
 def _tile_window(start: int, length: int, size: int, overlap: int) -> torch.Tensor:
