@@ -19,7 +19,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        per dtype: seconds per megapixel (what CPU_TILE in vheatir/api.py is chosen from).
   user  the whole `inference.py --task denoise --sigma 15` command in a child process on colour photos
        (0.5 MP, 2 MP, a folder of four 0.5 MP, 12 MP on one thread), per engine and dtype, best of
-       --user-repeats: seconds per megapixel and peak RSS; and CBM3D on the 0.5 MP photo.
+       --user-repeats: seconds per megapixel and peak RSS; and CBM3D on the 0.5 MP photo. Variant
+       'baseline' runs the default command of another checkout (--user-baseline) in turn with them.
   peers  gray denoising of one BSD68-sized image: vHeatIR-S per engine and dtype, DnCNN, FFDNet,
        DRUNet and SwinIR (architectures at random initialisation) and BM3D, in s/MP, beside their
        BSD68 sigma 25 PSNR (published for the peers, measured for ours and BM3D); the picture is
@@ -374,13 +375,18 @@ bm3d.bm3d_rgb(img, 15 / 255)
 """
 
 
-def section_user(variants: List[str], cases: List[str], repeats: int) -> List[dict]:
+def section_user(variants: List[str], cases: List[str], repeats: int, baseline: str = '') -> List[dict]:
     """Seconds per megapixel and peak RSS of `inference.py --task denoise --sigma 15` per case and variant
-    (torch-fp32, torch-bf16, onnxruntime), best of ``repeats``; CBM3D (PyPI bm3d) on the 0.5 MP photo."""
+    (torch-fp32, torch-bf16, onnxruntime; 'baseline': the default command of the checkout at
+    ``baseline``, e.g. an older revision, run in turn with the others), best of ``repeats``;
+    CBM3D (PyPI bm3d) on the 0.5 MP photo."""
     import tempfile
     import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    flags = {'torch-fp32': ['--amp', 'fp32'], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime']}
+    flags = {'torch-fp32': ['--amp', 'fp32'], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime'],
+             'baseline': []}
+    if 'baseline' in variants and not os.path.isfile(os.path.join(baseline, 'inference.py')):
+        raise SystemExit(f'error: variant baseline needs --user-baseline DIR with an inference.py, got {baseline!r}')
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))
@@ -392,7 +398,8 @@ def section_user(variants: List[str], cases: List[str], repeats: int) -> List[di
                 cv2.imwrite(os.path.join(folders[name], f'{i}.png'), photo(h, w, i)[..., ::-1])
 
         def command(folder: str, variant: str) -> List[str]:
-            return [sys.executable, os.path.join(root, 'inference.py'), '--task', 'denoise', '--sigma', '15',
+            script = os.path.join(baseline if variant == 'baseline' else root, 'inference.py')
+            return [sys.executable, script, '--task', 'denoise', '--sigma', '15',
                     '--input', folder, '--output', os.path.join(tmp, 'out'), *flags[variant]]
 
         if 'onnxruntime' in variants:   # the one-off export is not what a user waits for each time
@@ -401,8 +408,11 @@ def section_user(variants: List[str], cases: List[str], repeats: int) -> List[di
             if name not in cases:
                 continue
             mp = sum(h * w for h, w in shapes) / 1e6
-            for variant in variants:
-                runs = [run_child(command(folders[name], variant), threads) for _ in range(repeats)]
+            runs_of = {v: [] for v in variants}
+            for _ in range(repeats):   # variants in turn, so a drift of the machine hits them alike
+                for variant in variants:
+                    runs_of[variant].append(run_child(command(folders[name], variant), threads))
+            for variant, runs in runs_of.items():
                 seconds, peak = min(r[0] for r in runs), max(r[1] for r in runs)
                 rows.append(dict(case=name, variant=variant, threads=threads or torch.get_num_threads(),
                                  megapixels=round(mp, 2), seconds=seconds, s_per_mp=seconds / mp,
@@ -599,6 +609,8 @@ def main() -> int:
     p.add_argument('--user-variants', default='torch-fp32,torch-bf16,onnxruntime')
     p.add_argument('--user-cases', default=';'.join(c[0] for c in USER_CASES), help='user section cases, ;-separated')
     p.add_argument('--user-repeats', type=int, default=2)
+    p.add_argument('--user-baseline', default='', help="user section, variant 'baseline': a checkout to compare "
+                   "with, e.g. `git worktree add /tmp/base <rev>`")
     p.add_argument('--out', default='docs/bench_speed.json')
     p.add_argument('--plot', default='docs/bench_speed.png')
     args = p.parse_args()
@@ -630,7 +642,8 @@ def main() -> int:
         h, w = ints(args.peers_image)
         results['peers'] = section_peers(h, w, args.repeats)
     if 'user' in sections:
-        results['user'] = section_user(args.user_variants.split(','), args.user_cases.split(';'), args.user_repeats)
+        results['user'] = section_user(args.user_variants.split(','), args.user_cases.split(';'), args.user_repeats,
+                                       args.user_baseline)
 
     cols = {'tile': ['image', 'dtype', 'tile', 'seconds', 's_per_mp', 'vs_whole'],
             'peers': ['model', 'engine', 'params', 'weights', 's_per_mp', 'psnr', 'psnr_source'],
@@ -653,8 +666,9 @@ def main() -> int:
         with open(args.out) as f:
             merged = json.load(f)
     for name, rows in results.items():
-        if name == 'user':  # cases not run this time keep their rows
-            rows = [r for r in merged.get('user', []) if r['case'] not in {n['case'] for n in rows}] + rows
+        if name == 'user':  # (case, variant) pairs not run this time keep their rows
+            ran = {(n['case'], n['variant']) for n in rows}
+            rows = [r for r in merged.get('user', []) if (r['case'], r['variant']) not in ran] + rows
         merged[name] = rows
         merged.setdefault('env_by_section', {})[name] = env
     merged.pop('env', None)

@@ -396,3 +396,19 @@ def test_bench_speed_alternate_repeats_short_calls_until_min_total(monkeypatch, 
     counts[:] = [0, 0]
     bench_speed.alternate([call(0, 0.002), call(1, 0.004)], repeats=3)
     assert counts == [4, 4]     # without min_total: the warm-up and ``repeats`` runs
+
+
+def test_bench_speed_user_runs_variants_in_turn_and_a_baseline_checkout(monkeypatch, tmp_path, scripts_importable):
+    import bench_speed
+
+    with pytest.raises(SystemExit, match='--user-baseline'):
+        bench_speed.section_user(['baseline'], ['0.5 MP'], 1, str(tmp_path))   # no inference.py there
+    (tmp_path / 'inference.py').write_text('')
+    order = []
+    monkeypatch.setattr(bench_speed, 'USER_CASES', [('tiny', [(8, 8)], 0)])
+    monkeypatch.setattr(bench_speed, 'photo', lambda h, w, seed=0: np.zeros((h, w, 3), np.uint8))
+    monkeypatch.setattr(bench_speed, 'run_child', lambda cmd, threads: order.append(cmd[1]) or (len(order), 2 ** 20))
+    rows = bench_speed.section_user(['baseline', 'torch-bf16'], ['tiny'], 2, str(tmp_path))
+    ours = os.path.join(ROOT, 'inference.py')
+    assert order == [str(tmp_path / 'inference.py'), ours] * 2          # alternating, repeat by repeat
+    assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2)]   # best of each
