@@ -21,6 +21,5 @@ def use_basicsr() -> None:
     Option files read by BasicSR's ``parse_options`` afterwards are plain YAML data
     (:func:`~vheatir.compat.patch_basicsr_yaml`).
     """
-    from . import archs, data, metrics, models  # noqa: F401  (registration side effects)
-    archs.register()
+    from . import data, metrics, models  # noqa: F401  (registration; vheatir.models registers the archs)
     patch_basicsr_yaml()

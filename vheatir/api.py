@@ -467,14 +467,6 @@ def _tile_spans(size: int, tile: int, overlap: int, align: int = 1) -> List[Tupl
         n += 1
 
 
-def _is_smooth(n: int) -> bool:
-    """n has no prime factor above 5."""
-    for p in (2, 3, 5):
-        while n % p == 0:
-            n //= p
-    return n == 1
-
-
 def _fft_friendly(start: int, end: int, size: int, tile: int, align: int) -> Tuple[int, int]:
     """The span (start, end) lengthened to the nearest length whose prime factors are 2, 3 and 5,
     when one fits in ``tile`` and the image: the end moves out, or for the last span (end = size)
@@ -483,10 +475,12 @@ def _fft_friendly(start: int, end: int, size: int, tile: int, align: int) -> Tup
     48-channel DCT on one thread), and the DCT is about 40% of a forward."""
     length = end - start
     last = end == size
-    for longer in range(length, min(tile, size) + 1):
-        if _is_smooth(longer) and (not last or (longer - length) % align == 0) and \
-                (last or start + longer <= size):
+    limit = min(tile, size) if last else min(tile, size - start)
+    longer = scipy.fft.next_fast_len(length, real=True)   # the next 5-smooth length
+    while longer <= limit:
+        if not last or (longer - length) % align == 0:
             return (size - longer, size) if last else (start, start + longer)
+        longer = scipy.fft.next_fast_len(longer + 1, real=True)
     return start, end
 
 

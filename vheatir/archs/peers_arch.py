@@ -37,6 +37,15 @@ def _pad_to(x: Tensor, multiple: int) -> Tensor:
     return F.pad(x, (0, -w % multiple, 0, -h % multiple), mode='replicate') if h % multiple or w % multiple else x
 
 
+def _conv_bn_relu(in_chans: int, out_chans: int, width: int, depth: int) -> nn.Sequential:
+    """DnCNN's and FFDNet's body: conv+ReLU, depth - 2 x (conv+BN+ReLU), conv; 3x3, ``width`` wide."""
+    layers = [nn.Conv2d(in_chans, width, 3, padding=1), nn.ReLU(inplace=True)]
+    for _ in range(depth - 2):
+        layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+    layers.append(nn.Conv2d(width, out_chans, 3, padding=1))
+    return nn.Sequential(*layers)
+
+
 class DnCNN(nn.Module):
     """DnCNN-S: x - noise(x), ``depth`` 3x3 conv layers of ``width`` channels."""
 
@@ -44,12 +53,7 @@ class DnCNN(nn.Module):
 
     def __init__(self, in_chans: int = 1, width: int = 64, depth: int = 17):
         super().__init__()
-        layers = [nn.Conv2d(in_chans, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, in_chans, 3, padding=1))
-        self.body = nn.Sequential(*layers)
+        self.body = _conv_bn_relu(in_chans, in_chans, width, depth)
 
     def forward(self, x: Tensor) -> Tensor:
         return x - self.body(x)
@@ -63,12 +67,7 @@ class FFDNet(nn.Module):
 
     def __init__(self, in_chans: int = 1, width: int = 64, depth: int = 15):
         super().__init__()
-        layers = [nn.Conv2d(4 * in_chans + 1, width, 3, padding=1), nn.ReLU(inplace=True)]
-        for _ in range(depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True)]
-        layers.append(nn.Conv2d(width, 4 * in_chans, 3, padding=1))
-        self.body = nn.Sequential(*layers)
+        self.body = _conv_bn_relu(4 * in_chans + 1, 4 * in_chans, width, depth)
 
     def forward(self, x: Tensor, cond: Optional[Tensor] = None) -> Tensor:
         h, w = x.shape[-2:]
