@@ -593,6 +593,27 @@ def plot(results: Dict[str, List[dict]], path: str) -> None:
     fig.savefig(path, dpi=110)
 
 
+def merge_results(old: dict, results: Dict[str, List[dict]], env: dict) -> dict:
+    """The JSON to write: ``old`` with the sections in ``results`` replaced and ``env`` beside them.
+
+    Sections not run keep their earlier rows beside the env that measured them. The user section
+    is merged by (case, variant): rows not run again are kept, and every user row carries the
+    command and date that measured it, since one table gathers several runs.
+    """
+    merged = dict(old)
+    envs = dict(merged.get('env_by_section', {}))
+    for name, rows in results.items():
+        if name == 'user':
+            rows = [{**r, 'command': env['command'], 'date': env['date']} for r in rows]
+            ran = {(r['case'], r['variant']) for r in rows}
+            rows = [r for r in merged.get('user', []) if (r['case'], r['variant']) not in ran] + rows
+        merged[name] = rows
+        envs[name] = env
+    merged['env_by_section'] = envs
+    merged.pop('env', None)
+    return merged
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--sections', default='dct,op,net,step,flops,flop_ratio')
@@ -660,18 +681,11 @@ def main() -> int:
         print(f'\n### {name}\n\n' + table(rows, cols[name]))
     env = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),
                command='python ' + ' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'))
-    # Sections not run this time keep their earlier results, each beside the env that measured it.
     merged = {}
     if os.path.exists(args.out):
         with open(args.out) as f:
             merged = json.load(f)
-    for name, rows in results.items():
-        if name == 'user':  # (case, variant) pairs not run this time keep their rows
-            ran = {(n['case'], n['variant']) for n in rows}
-            rows = [r for r in merged.get('user', []) if (r['case'], r['variant']) not in ran] + rows
-        merged[name] = rows
-        merged.setdefault('env_by_section', {})[name] = env
-    merged.pop('env', None)
+    merged = merge_results(merged, results, env)
     data = json.dumps(merged, indent=1).encode()
     atomic_write(args.out, lambda f: f.write(data))
     if 'op' in results or 'net' in results:

@@ -412,3 +412,21 @@ def test_bench_speed_user_runs_variants_in_turn_and_a_baseline_checkout(monkeypa
     ours = os.path.join(ROOT, 'inference.py')
     assert order == [str(tmp_path / 'inference.py'), ours] * 2          # alternating, repeat by repeat
     assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2)]   # best of each
+
+
+def test_bench_speed_merge_keeps_unrun_user_rows_with_the_command_that_measured_them(scripts_importable):
+    import bench_speed
+    first = {'command': 'python bench_speed.py --user-variants a,b', 'date': '2026-01-01 10:00'}
+    old = bench_speed.merge_results({}, {'user': [{'case': '0.5 MP', 'variant': 'a', 'seconds': 5.0},
+                                                  {'case': '0.5 MP', 'variant': 'b', 'seconds': 9.0}],
+                                         'peers': [{'model': 'x'}]}, first)
+    second = {'command': 'python bench_speed.py --user-variants b', 'date': '2026-01-02 11:00'}
+    before = json.loads(json.dumps(old))
+    new = bench_speed.merge_results(old, {'user': [{'case': '0.5 MP', 'variant': 'b', 'seconds': 7.0}]}, second)
+    rows = {r['variant']: r for r in new['user']}
+    assert rows['a']['seconds'] == 5.0 and rows['a']['command'] == first['command']
+    assert rows['b']['seconds'] == 7.0 and rows['b']['date'] == second['date']
+    assert len(new['user']) == 2
+    assert new['peers'] == [{'model': 'x'}] and new['env_by_section']['peers'] == first
+    assert new['env_by_section']['user'] == second
+    assert old == before   # the earlier JSON is not modified in place
