@@ -209,7 +209,6 @@ def main(argv=None) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    import vheatir  # noqa: F401  (torchvision alias before basicsr)
     from vheatir import api, onnx_engine, weights as vweights
     from vheatir.allocator import reuse_freed_memory
 

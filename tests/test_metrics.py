@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from vheatir.compat import install_torchvision_alias
+from vheatir.torchvision_alias import install_torchvision_alias
 
 install_torchvision_alias()  # before basicsr is imported
 

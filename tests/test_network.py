@@ -139,3 +139,18 @@ def test_inference_linears_as_1x1_convolutions_match_the_trained_ones():
     with torch.inference_mode():
         got = net(x, c)
     assert torch.allclose(got, ref, atol=1e-5) and not torch.equal(got, x)
+
+
+def test_import_vheatir_is_light_until_restore_is_used():
+    """``import vheatir`` and its torch-free helpers leave torch unloaded, so inference.py reports a
+    bad argument or an empty folder at once; ``vheatir.restore`` brings torch in on first use."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ('import sys, vheatir, vheatir.imageio, vheatir.allocator\n'
+            'print("torch" in sys.modules)\n'
+            'from vheatir import restore\n'
+            'print("torch" in sys.modules, callable(restore), vheatir.restore is restore)\n'
+            'try:\n    vheatir.no_such_name\nexcept AttributeError as e:\n    print("AttributeError")\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=root, check=True).stdout
+    assert out.split('\n')[:3] == ['False', 'True True True', 'AttributeError']

@@ -1,7 +1,6 @@
 """Fixes that let basicsr 1.4.2 run on current torchvision, on CPU-only machines,
 distributed without CUDA, and resume safely after a crash.
 
-- ``install_torchvision_alias``: basicsr's import of a module torchvision removed.
 - ``load_resume_state`` / ``find_resume_state`` / ``atomic_torch_save``: CPU-safe
   resume that skips incomplete checkpoints; atomic checkpoint writes.
 - ``init_dist`` / ``patch_basicsr_dist``: torchrun/Slurm process groups with gloo on
@@ -14,8 +13,6 @@ site-packages is never edited.
 """
 import argparse
 import collections
-import importlib.abc
-import importlib.util
 import os
 import re
 import subprocess
@@ -30,36 +27,6 @@ import torch.distributed as dist
 import yaml
 
 _STATE_NAME = re.compile(r'^(\d+)\.state$')
-
-
-class _FunctionalTensorAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``torchvision.transforms.functional_tensor`` (only when nothing else does) and loads
-    it as ``torchvision.transforms.functional``."""
-
-    NAME = 'torchvision.transforms.functional_tensor'
-
-    def find_spec(self, fullname, path, target=None):
-        return importlib.util.spec_from_loader(fullname, self) if fullname == self.NAME else None
-
-    def create_module(self, spec):
-        import torchvision.transforms.functional as functional
-        return functional
-
-    def exec_module(self, module) -> None:
-        pass
-
-
-def install_torchvision_alias() -> None:
-    """Make ``torchvision.transforms.functional_tensor`` importable again.
-
-    basicsr 1.4.2 imports ``rgb_to_grayscale`` from that module, which torchvision
-    removed; the same function lives in ``torchvision.transforms.functional``. The alias
-    is a finder at the end of ``sys.meta_path``: torchvision is imported only when basicsr
-    (or anything else) asks for the module, so ``import vheatir`` stays light. Must run
-    before ``basicsr`` is first imported.
-    """
-    if not any(isinstance(f, _FunctionalTensorAlias) for f in sys.meta_path):
-        sys.meta_path.append(_FunctionalTensorAlias())
 
 
 # --------------------------------------------------------------------------- crash-safe checkpoints

@@ -29,7 +29,7 @@ import cv2
 import lmdb
 import numpy as np
 
-from vheatir.compat import install_torchvision_alias
+from vheatir.torchvision_alias import install_torchvision_alias
 
 install_torchvision_alias()  # basicsr 1.4.2's package import fails on current torchvision without it
 
