@@ -19,7 +19,7 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        per dtype: seconds per megapixel (what CPU_TILE in vheatir/api.py is chosen from).
   user  the whole `inference.py --task denoise --sigma 15` command in a child process on colour photos
        (0.5 MP, 2 MP, a folder of four 0.5 MP, 12 MP on one thread), per engine and dtype, best of
-       --user-repeats: seconds per megapixel and peak RSS; and CBM3D on the 0.5 MP photo. Variant
+       --user-repeats: seconds per megapixel and peak RSS; variant cbm3d: CBM3D on the 0.5 MP photo. Variant
        'baseline' runs the default command of another checkout (--user-baseline) in turn with them.
   peers  gray denoising of one BSD68-sized image: vHeatIR-S per engine and dtype, DnCNN, FFDNet,
        DRUNet and SwinIR (architectures at random initialisation) and BM3D, in s/MP, beside their
@@ -379,7 +379,7 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
     """Seconds per megapixel and peak RSS of `inference.py --task denoise --sigma 15` per case and variant
     (torch-fp32, torch-bf16, onnxruntime; 'baseline': the default command of the checkout at
     ``baseline``, e.g. an older revision, run in turn with the others), best of ``repeats``;
-    CBM3D (PyPI bm3d) on the 0.5 MP photo."""
+    variant 'cbm3d': CBM3D (PyPI bm3d) on the 0.5 MP photo."""
     import tempfile
     import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -387,6 +387,11 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
              'baseline': []}
     if 'baseline' in variants and not os.path.isfile(os.path.join(baseline, 'inference.py')):
         raise SystemExit(f'error: variant baseline needs --user-baseline DIR with an inference.py, got {baseline!r}')
+    unknown = [v for v in variants if v not in flags and v != 'cbm3d']
+    if unknown:
+        raise SystemExit(f'error: unknown user variant(s) {", ".join(unknown)}; '
+                         f'choose from {", ".join([*flags, "cbm3d"])}')
+    commands = [v for v in variants if v != 'cbm3d']
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))
@@ -408,9 +413,9 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
             if name not in cases:
                 continue
             mp = sum(h * w for h, w in shapes) / 1e6
-            runs_of = {v: [] for v in variants}
+            runs_of = {v: [] for v in commands}
             for _ in range(repeats):   # variants in turn, so a drift of the machine hits them alike
-                for variant in variants:
+                for variant in commands:
                     runs_of[variant].append(run_child(command(folders[name], variant), threads))
             for variant, runs in runs_of.items():
                 seconds, peak = min(r[0] for r in runs), max(r[1] for r in runs)
@@ -419,7 +424,7 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
                                  peak_mb=peak / 2**20))
                 print(f'{name} {variant}: {seconds:.1f} s, {seconds / mp:.1f} s/MP, peak {peak / 2**20:.0f} MB',
                       flush=True)
-        if '0.5 MP' in cases:
+        if '0.5 MP' in cases and 'cbm3d' in variants:
             runs = [run_child([sys.executable, '-c', BM3D_CHILD, os.path.join(folders['0.5 MP'], '0.png')], 0)
                     for _ in range(repeats)]
             seconds = min(r[0] for r in runs)
@@ -627,7 +632,8 @@ def main() -> int:
     p.add_argument('--tile-sizes', default='192,256,320,384,512', help='tile section: tile sides (and whole)')
     p.add_argument('--tile-dtypes', default='fp32,bf16')
     p.add_argument('--peers-image', default='321,481', help="peers section: gray image height,width (BSD68's size)")
-    p.add_argument('--user-variants', default='torch-fp32,torch-bf16,onnxruntime')
+    p.add_argument('--user-variants', default='torch-fp32,torch-bf16,onnxruntime,cbm3d',
+                   help="user section: torch-fp32, torch-bf16, onnxruntime, baseline (with --user-baseline), cbm3d")
     p.add_argument('--user-cases', default=';'.join(c[0] for c in USER_CASES), help='user section cases, ;-separated')
     p.add_argument('--user-repeats', type=int, default=2)
     p.add_argument('--user-baseline', default='', help="user section, variant 'baseline': a checkout to compare "
