@@ -387,11 +387,11 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
              'baseline': []}
     if 'baseline' in variants and not os.path.isfile(os.path.join(baseline, 'inference.py')):
         raise SystemExit(f'error: variant baseline needs --user-baseline DIR with an inference.py, got {baseline!r}')
-    unknown = [v for v in variants if v not in flags and v != 'cbm3d']
+    unknown = [v for v in variants if v not in (*flags, 'cbm3d')]
     if unknown:
         raise SystemExit(f'error: unknown user variant(s) {", ".join(unknown)}; '
-                         f'choose from {", ".join([*flags, "cbm3d"])}')
-    commands = [v for v in variants if v != 'cbm3d']
+                         f'choose from {", ".join(flags)}, cbm3d')
+    commands = [v for v in variants if v in flags]   # cbm3d runs its own child below
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))

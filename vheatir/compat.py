@@ -1,5 +1,5 @@
-"""Fixes that let basicsr 1.4.2 run on current torchvision, on CPU-only machines,
-distributed without CUDA, and resume safely after a crash.
+"""Fixes that let basicsr 1.4.2 run on CPU-only machines, distributed without CUDA, and resume
+safely after a crash (its torchvision import alias is in :mod:`vheatir.torchvision_alias`).
 
 - ``load_resume_state`` / ``find_resume_state`` / ``atomic_torch_save``: CPU-safe
   resume that skips incomplete checkpoints; atomic checkpoint writes.
