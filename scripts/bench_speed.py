@@ -48,7 +48,7 @@ from torch import nn  # noqa: E402
 
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import REUSE_MMAP_THRESHOLD, release_free_memory, set_mmap_threshold  # noqa: E402
-from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402

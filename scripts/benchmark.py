@@ -25,7 +25,7 @@ import torch  # noqa: E402
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import reuse_freed_memory  # noqa: E402
 from vheatir.amp import native_amp  # noqa: E402
-from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.complexity import count_flops, count_params  # noqa: E402
 from vheatir.benchmark import bm3d_restorer, network_restorer, run_set  # noqa: E402
 from vheatir.weights import (DEFAULT_ARCH, default_weights, load_network, network_from_checkpoint,  # noqa: E402

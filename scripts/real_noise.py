@@ -30,7 +30,7 @@ from basicsr.metrics import calculate_psnr  # noqa: E402
 from vheatir import restore  # noqa: E402
 from vheatir.api import estimate_noise_sigma, flat_noise_sigma, white_noise_sigma  # noqa: E402
 from vheatir.benchmark import bm3d_restorer  # noqa: E402
-from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.imageio import to_uint8  # noqa: E402
 
 DEFAULT_OUT = os.path.join('docs', 'results', 'real_noise', 'CC15.json')

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional, Tuple
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
-from vheatir.compat import atomic_write  # noqa: E402
+from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.weights import sha256_of  # noqa: E402
 
 # family -> (sets, levels): the levels each table shows, the benchmark grid.

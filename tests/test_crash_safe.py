@@ -270,3 +270,31 @@ def test_bad_samples_are_named_or_skipped(tmp_path):
         assert sum("'camera'" in m for m in records.messages) == 1
     finally:
         logging.getLogger('basicsr').removeHandler(records)
+
+
+def test_atomic_writes_to_one_path_at_once_each_land_whole(tmp_path):
+    """Two writers of one file (two processes exporting the same ONNX cache entry) each write their
+    own temporary file: the last rename wins, whole, nothing is left behind, and the mode follows
+    the umask. A shared ``<path>.tmp`` would let the inner writer truncate the outer one's file."""
+    from vheatir.atomic import atomic_write
+
+    target = tmp_path / 'sub' / 'model.onnx'
+
+    def outer(f):
+        f.write(b'first half, ')
+        atomic_write(str(target), lambda g: g.write(b'inner writer'))
+        f.write(b'second half')
+
+    old_umask = os.umask(0o027)
+    try:
+        atomic_write(str(target), outer)
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b'first half, second half'
+    assert os.listdir(target.parent) == ['model.onnx']
+    assert target.stat().st_mode & 0o777 == 0o640
+
+    with pytest.raises(OSError):  # a failing writer keeps the old file and leaves no temporary file
+        atomic_write(str(target), lambda f: (f.write(b'partial'), (_ for _ in ()).throw(OSError('disk full'))))
+    assert target.read_bytes() == b'first half, second half'
+    assert os.listdir(target.parent) == ['model.onnx']

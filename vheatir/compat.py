@@ -20,52 +20,18 @@ import sys
 import zipfile
 from datetime import timedelta
 from os import path as osp
-from typing import BinaryIO, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
 import yaml
 
+from .atomic import TMP_SUFFIX, atomic_write
+
 _STATE_NAME = re.compile(r'^(\d+)\.state$')
 
 
 # --------------------------------------------------------------------------- crash-safe checkpoints
-
-TMP_SUFFIX = '.tmp'
-
-
-def atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(binary file)`` on ``<path>.tmp``, flush it to disk, then rename it over ``path``.
-
-    ``os.replace`` is atomic on POSIX and Windows: a process killed at any moment
-    leaves either the old file, the new one, or a ``.tmp`` leftover that resuming
-    ignores. The folder is created if needed.
-    """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + TMP_SUFFIX
-    try:
-        with open(tmp, 'wb') as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:  # e.g. disk full: do not leave the partial file behind
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort; not possible on every platform)
-        fd = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
 
 def atomic_torch_save(obj, path: str) -> None:
     """``torch.save`` through :func:`atomic_write`: never leaves a truncated file at ``path``."""

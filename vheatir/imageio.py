@@ -5,11 +5,12 @@ LMDB builder use them. Arrays are H x W (gray), H x W x 3 (RGB) or H x W x 4 (RG
 """
 import os
 import struct
-import tempfile
 import zlib
 from typing import List, Optional
 
 import numpy as np
+
+from .atomic import atomic_write
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 JPEG_EXTENSIONS = ('.jpg', '.jpeg')
@@ -104,12 +105,6 @@ def _png_with_icc(png: bytes, icc: bytes) -> bytes:
     return png[:ihdr_end] + chunk + png[ihdr_end:]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_png(path: str, img: np.ndarray, icc_profile: Optional[bytes] = None) -> None:
     """Write RGB(A)/gray ``img`` as PNG at ``path``, atomically, with ordinary permissions.
 
@@ -130,14 +125,4 @@ def write_png(path: str, img: np.ndarray, icc_profile: Optional[bytes] = None) -
     data = buf.tobytes()
     if icc_profile:
         data = _png_with_icc(data, icc_profile)
-    folder = os.path.dirname(path) or '.'
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data))

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from .archs.heat_ops import graph_constants
-from .compat import atomic_write
+from .atomic import atomic_write
 from .weights import DEFAULT_ARCH, IN_CHANS, load_network, read_weights, sha256_of
 
 INPUT, COND, OUTPUT = 'image', 'cond', 'restored'

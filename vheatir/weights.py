@@ -27,7 +27,7 @@ import torch
 import yaml
 
 from .archs import arch_class
-from .compat import atomic_write
+from .atomic import atomic_write
 from .complexity import count_params
 
 FORMAT = 'vheatir-weights-v1'
