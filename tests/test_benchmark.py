@@ -286,6 +286,7 @@ def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, caps
         return str(tmp_path / f'{name}.json')
 
     files = [result('input', 'input', 20.5), result('bm3d', 'bm3d', 28.6), result('shipped', 'vheatir', 28.9),
+             result('shipped_8bit', 'vheatir', 28.85, input='8-bit'),
              result('twin', 'vheatir', 28.8, 'vHeatIR-S (5k it)'),
              result('swin', 'swinir', 28.3, 'SwinIR-S (5k it)', arch='SwinIR'),
              result('swin_time', 'swinir', 28.1, 'SwinIR-S (equal time)', arch='SwinIR')]
@@ -308,17 +309,19 @@ def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, caps
     r, d = readme.read_text(), docs.read_text()
     assert 'old' not in r and 'old' not in d and r.endswith('end\n') and d.endswith('end\n')
 
-    # README: PSNR only, a row per method (shipped, the equal-iteration pair, BM3D, published), a column per cell.
+    # README: PSNR only, a row per method (shipped on float and 8-bit inputs, the equal-iteration pair, BM3D,
+    # published), a column per cell.
     block = r.split('<!-- results:denoise_gray_compact -->\n')[1].split('\n<!-- /results')[0].splitlines()
     assert block[0] == ('| PSNR dB | BSD68 σ15 | BSD68 σ25 | BSD68 σ50 | Set12 σ15 | Set12 σ25 | Set12 σ50 |')
     assert block[2:] == [
         '| vHeatIR-S (shipped) | — | 28.90 | — | 30.90 | — | — |',
+        '| vHeatIR-S (shipped), 8-bit input | — | 28.85 | — | 30.85 | — | — |',
         '| vHeatIR-S (5k it) | — | 28.80 | — | 30.80 | — | — |',
         '| SwinIR-S (5k it) | — | 28.30 | — | 30.30 | — | — |',
         '| BM3D (ours) | — | 28.60 | — | 30.60 | — | — |',
         '| DnCNN (published) | — | 29.23 | — | — | — | — |',
         '| SwinIR (published) | — | 29.50 | — | 33.36 | — | — |']
-    assert '0.8000' not in r and 'SwinIR-S (equal time)' not in r and 'input' not in r
+    assert '0.8000' not in r and 'SwinIR-S (equal time)' not in r and '| input' not in r
     # Families with nothing measured still get their (published-only or empty) table.
     assert r.count('| PSNR dB |') == 4
 
