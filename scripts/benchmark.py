@@ -170,6 +170,10 @@ def main() -> int:
         except (OSError, ValueError) as e:
             print(f'error: {e}', file=sys.stderr)
             return 2
+        if args.sigma_auto and not getattr(net, 'cond_chans', 0):
+            print(f'error: --sigma-auto: {args.checkpoint or meta.get("weights") or args.model} has no noise-level '
+                  'input, so an estimated sigma would change nothing', file=sys.stderr)
+            return 2
         info.update(meta, parameters=count_params(net), amp=args.amp, self_ensemble=args.self_ensemble)
 
     variant = ('_8bit' if args.eight_bit else '') + ('_sigma-auto' if args.sigma_auto else '')

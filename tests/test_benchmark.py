@@ -142,6 +142,10 @@ def test_benchmark_script_end_to_end(odd_gray_set, scripts_importable):
     assert code == 0, err
     swinir = json.load(open(wd / 'swinir.json'))
     assert swinir['arch'] == 'SwinIR' and len(swinir['weights_sha256']) == 64
+    code, _, err = _script(*common, '--model', 'swinir', '--checkpoint', checkpoint, '--option', option,
+                           '--sigma-auto', '--out', 'swinir_auto.json', cwd=wd)
+    assert code == 2 and 'no noise-level input' in err and 'Traceback' not in err   # it would change nothing
+    assert not (wd / 'swinir_auto.json').exists()
     assert swinir['parameters'] > 0 and swinir['results'][0]['seconds_per_image'] > 0
 
     # The same network as shipped weights in a manifest: --record stores the means in its entry.
