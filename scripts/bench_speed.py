@@ -27,7 +27,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        drawn by scripts/plot_quality_speed.py --speed.
 Timing: A and B run alternately, ``--repeats`` times each; medians and the ratio of medians are
 reported. Peak memory: resident-set growth over the call, sampled every 0.5 ms by a thread.
-Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``).
+Prints markdown tables; writes JSON (``--out``) and a log-log plot (``--plot``). ``--readme README.md
+--docs docs/speed.md`` rewrite the user tables in those files from the JSON (``--sections ''``: only that).
 """
 import argparse
 import json
@@ -49,6 +50,7 @@ from torch import nn  # noqa: E402
 import vheatir  # noqa: E402,F401
 from vheatir.allocator import REUSE_MMAP_THRESHOLD, release_free_memory, set_mmap_threshold  # noqa: E402
 from vheatir.atomic import atomic_write  # noqa: E402
+from vheatir.docblocks import rewrite_files  # noqa: E402
 from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
 from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
@@ -434,6 +436,69 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
     return rows
 
 
+# What each case is called in the tables, and its goal from issue 23: (ratio to "before" as text and
+# number, peak MB or None).
+USER_LABELS = {'0.5 MP': 'one 0.5 MP photo (800×600)', '2 MP': 'one 2 MP photo (1600×1200)',
+               'four 0.5 MP (a folder)': 'a folder of four 0.5 MP photos',
+               '12 MP, one thread': 'one 12 MP photo (4000×3000), one thread'}
+USER_GOALS = {'2 MP': ('⅓', 1 / 3, None), 'four 0.5 MP (a folder)': ('½', 1 / 2, None),
+              '12 MP, one thread': ('½', 1 / 2, 4096)}
+# The issue's "now" for the 12 MP case, measured on the AMD EPYC of an earlier session (too slow to
+# run as a 'baseline' variant each time): seconds and peak MB.
+USER_BEFORE_12MP = (559.0, 7.3 * 1024, 'AMD EPYC')
+USER_OTHER_VARIANTS = [('torch-fp32', '`--amp fp32`'), ('onnxruntime', '`--engine onnxruntime`')]
+
+
+def _user_cell(row: dict, bold: bool = False) -> str:
+    b = '**' if bold else ''
+    time_s = f"{row['seconds']:.0f} s" if row['seconds'] >= 100 else f"{row['s_per_mp']:.1f} s/MP"
+    return f"{b}{time_s}{b}, {row['peak_mb']:.0f} MB"
+
+
+def user_blocks(rows: List[dict]) -> Dict[str, str]:
+    """The user section as Markdown: ``user`` (docs/speed.md: a row per case, the default
+    torch-bf16 command against 'before' with the issue's goal, then the other variants; CBM3D
+    below) and ``user_compact`` (README: the default command's time and peak memory per case)."""
+    by = {(r['case'], r['variant']): r for r in rows}
+    cases = [name for name, _, _ in USER_CASES if (name, 'torch-bf16') in by]
+    head = ['input', 'default (bf16)', 'before', 'ratio', 'goal'] + [title for _, title in USER_OTHER_VARIANTS]
+    full = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    compact = ['| input | time | peak memory |', '|---|---|---|']
+    for case in cases:
+        ours = by[(case, 'torch-bf16')]
+        before = by.get((case, 'baseline'))
+        if before:
+            before_s, before_mb, before_cell = before['seconds'], before['peak_mb'], _user_cell(before)
+        elif case == '12 MP, one thread':
+            before_s, before_mb, where = USER_BEFORE_12MP
+            before_cell = f'{before_s:.0f} s, {before_mb / 1024:.1f} GB ({where})'
+        else:
+            before_s = before_mb = None
+            before_cell = ''
+        ratio = ours['seconds'] / before_s if before_s else None
+        goal = USER_GOALS.get(case)
+        goal_cell, bold = '', False
+        if goal and ratio is not None:
+            text, limit, peak_limit = goal
+            met = ratio <= limit and (peak_limit is None or ours['peak_mb'] <= peak_limit)
+            memory = f', ≤ {peak_limit / 1024:.0f} GB' if peak_limit else ''
+            goal_cell, bold = f"≤ {text}{memory} {'✓' if met else '✗'}", True
+        ratio_cell = '' if ratio is None else (f'**{ratio:.2f}**' if bold else f'{ratio:.2f}')
+        others = [_user_cell(by[(case, v)]) if (case, v) in by else '' for v, _ in USER_OTHER_VARIANTS]
+        full.append('| ' + ' | '.join([USER_LABELS[case], _user_cell(ours, bold), before_cell, ratio_cell,
+                                       goal_cell, *others]) + ' |')
+        seconds = f"{ours['seconds']:.0f} s" if ours['seconds'] >= 100 else f"{ours['seconds']:.1f} s"
+        compact.append(f"| {USER_LABELS[case]} | {seconds} ({ours['s_per_mp']:.1f} s/MP) | "
+                       f"{ours['peak_mb'] / 1024:.1f} GB |")
+    cbm3d = by.get(('0.5 MP', 'CBM3D'))
+    if cbm3d:
+        full += ['', f"CBM3D (PyPI `bm3d`) on the 0.5 MP photo: {cbm3d['seconds']:.1f} s "
+                     f"({cbm3d['s_per_mp']:.0f} s/MP), {cbm3d['peak_mb']:.0f} MB."]
+        compact.append(f"| CBM3D, one 0.5 MP photo | {cbm3d['seconds']:.1f} s ({cbm3d['s_per_mp']:.0f} s/MP) | "
+                       f"{cbm3d['peak_mb'] / 1024:.1f} GB |")
+    return {'user': '\n'.join(full), 'user_compact': '\n'.join(compact)}
+
+
 PEERS_SET, PEERS_SIGMA = 'BSD68', 25
 
 
@@ -639,6 +704,8 @@ def main() -> int:
     p.add_argument('--user-baseline', default='', help="user section, variant 'baseline': a checkout to compare "
                    "with, e.g. `git worktree add /tmp/base <rev>`")
     p.add_argument('--out', default='docs/bench_speed.json')
+    p.add_argument('--readme', default=None, help="rewrite the README's speed:user_compact block from --out")
+    p.add_argument('--docs', default=None, help="rewrite docs/speed.md's speed:user block from --out")
     p.add_argument('--plot', default='docs/bench_speed.png')
     args = p.parse_args()
     ints = lambda s: [int(v) for v in s.split(',') if v]  # noqa: E731
@@ -694,6 +761,15 @@ def main() -> int:
     merged = merge_results(merged, results, env)
     data = json.dumps(merged, indent=1).encode()
     atomic_write(args.out, lambda f: f.write(data))
+    if args.readme or args.docs:
+        blocks = user_blocks(merged.get('user', []))
+        targets = [(path, {name: blocks[name]}) for path, name in ((args.docs, 'user'), (args.readme, 'user_compact'))
+                   if path]
+        try:
+            print('\n'.join(rewrite_files(targets, 'speed')))
+        except ValueError as e:
+            print(f'error: {e}', file=sys.stderr)
+            return 2
     if 'op' in results or 'net' in results:
         plot(merged, args.plot)
         print(f'\nwrote {args.out} and {args.plot}')

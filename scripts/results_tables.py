@@ -28,14 +28,13 @@ import argparse
 import glob
 import json
 import os
-import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
-from vheatir.atomic import atomic_write  # noqa: E402
+from vheatir.docblocks import rewrite_files  # noqa: E402
 from vheatir.weights import sha256_of  # noqa: E402
 
 # family -> (sets, levels): the levels each table shows, the issue's benchmark grid.
@@ -238,17 +237,6 @@ def pair_summary(scores: Dict[str, Dict[str, Dict[tuple, dict]]],
     return '\n'.join(lines)
 
 
-def replace_blocks(text: str, blocks: Dict[str, str]) -> Tuple[str, List[str]]:
-    """``text`` with each ``<!-- results:F -->...<!-- /results:F -->`` body replaced; and the F done."""
-    done = []
-    for family, body in blocks.items():
-        pattern = re.compile(rf'(<!-- results:{family} -->\n)(?:.*?\n)?(<!-- /results:{family} -->)', re.S)
-        text, n = pattern.subn(lambda m: m.group(1) + body + '\n' + m.group(2), text)
-        if n:
-            done.append(family)
-    return text, done
-
-
 def full_blocks(scores: dict, models: dict, published: Dict[str, dict]) -> Dict[str, str]:
     """The docs page's blocks: the four task tables, ``headtohead`` and ``pairs``."""
     blocks = {family: markdown_table(family, scores.get(family, {}), published) for family in FAMILIES}
@@ -280,23 +268,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     for _, blocks in targets:
         for name, body in blocks.items():
             print(f'## {name}\n\n{body}\n')
-    rewritten, complete = [], True
-    for path, blocks in targets:
-        if not path:
-            continue
-        with open(path) as f:
-            text, done = replace_blocks(f.read(), blocks)
-        missing = [name for name in blocks if name not in done]
-        if missing:   # e.g. a README given as --docs: write nothing rather than half the tables
-            print(f"error: {path}: no block {', '.join(missing)} to fill "
-                  f"(<!-- results:<block> --> ... <!-- /results:<block> -->)", file=sys.stderr)
-            complete = False
-        rewritten.append((path, text, done))
-    if not complete:
+    try:
+        messages = rewrite_files([(path, blocks) for path, blocks in targets if path], 'results')
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
         return 2
-    for path, text, done in rewritten:
-        atomic_write(path, lambda f, text=text: f.write(text.encode()))
-        print(f"rewrote {', '.join(done)} in {path}")
+    print('\n'.join(messages))
     return 0
 
 

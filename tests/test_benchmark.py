@@ -217,7 +217,8 @@ def test_benchmark_resume_reuses_levels_a_killed_run_finished(odd_gray_set):
 
 
 def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_importable):
-    from results_tables import head_to_head, markdown_table, measured, model_label, pair_summary, replace_blocks
+    from vheatir.docblocks import replace_blocks
+    from results_tables import head_to_head, markdown_table, measured, model_label, pair_summary
     (tmp_path / 'w.pth').write_bytes(b'current weights')
     sha = hashlib.sha256(b'current weights').hexdigest()
 
@@ -271,10 +272,10 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_imp
                     '| +0.15 (-0.20 … +0.50) | 1 of 2 |']
 
     readme = 'intro\n<!-- results:denoise_gray -->\nold table\n<!-- /results:denoise_gray -->\nend\n'
-    once, done = replace_blocks(readme, {'denoise_gray': table})
+    once, done = replace_blocks(readme, 'results', {'denoise_gray': table})
     assert done == ['denoise_gray'] and 'old table' not in once and once.endswith('-->\nend\n')
-    assert replace_blocks(once, {'denoise_gray': table})[0] == once   # idempotent
-    assert replace_blocks('no markers', {'denoise_gray': table}) == ('no markers', [])
+    assert replace_blocks(once, 'results', {'denoise_gray': table})[0] == once   # idempotent
+    assert replace_blocks('no markers', 'results', {'denoise_gray': table}) == ('no markers', [])
 
 
 def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, capsys, scripts_importable):
@@ -437,3 +438,49 @@ def test_bench_speed_merge_keeps_unrun_user_rows_with_the_command_that_measured_
     assert new['peers'] == [{'model': 'x'}] and new['env_by_section']['peers'] == first
     assert new['env_by_section']['user'] == second
     assert old == before   # the earlier JSON is not modified in place
+
+
+def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monkeypatch, capsys, scripts_importable):
+    import bench_speed
+
+    def row(case, variant, seconds, peak_mb, mp=0.48):
+        return {'case': case, 'variant': variant, 'megapixels': mp, 'seconds': seconds,
+                's_per_mp': seconds / mp, 'peak_mb': peak_mb}
+
+    rows = [row('0.5 MP', 'torch-bf16', 5.0, 2000), row('0.5 MP', 'baseline', 10.0, 3000),
+            row('four 0.5 MP (a folder)', 'torch-bf16', 12.0, 2500, 1.92),
+            row('four 0.5 MP (a folder)', 'baseline', 20.0, 3500, 1.92),
+            row('four 0.5 MP (a folder)', 'onnxruntime', 30.0, 4000, 1.92),
+            row('12 MP, one thread', 'torch-bf16', 300.0, 5000, 12.0),
+            row('0.5 MP', 'CBM3D', 30.0, 1600)]
+    blocks = bench_speed.user_blocks(rows)
+    full, compact = blocks['user'].splitlines(), blocks['user_compact'].splitlines()
+    assert full[2] == '| one 0.5 MP photo (800×600) | 10.4 s/MP, 2000 MB | 20.8 s/MP, 3000 MB | 0.50 |  |  |  |'
+    # the folder is 0.60 of before: the goal of one half is missed; the ONNX column is filled where measured
+    assert full[3] == ('| a folder of four 0.5 MP photos | **6.2 s/MP**, 2500 MB | 10.4 s/MP, 3500 MB | **0.60** '
+                       '| ≤ ½ ✗ |  | 15.6 s/MP, 4000 MB |')
+    # 12 MP against the issue's reference: 300 / 559 s is above one half, and 5000 MB is above 4 GB
+    assert full[4].startswith('| one 12 MP photo (4000×3000), one thread | **300 s**, 5000 MB | 559 s, 7.3 GB')
+    assert '| **0.54** | ≤ ½, ≤ 4 GB ✗ |' in full[4]
+    assert full[-1].startswith('CBM3D (PyPI `bm3d`) on the 0.5 MP photo: 30.0 s')
+    assert compact[2] == '| one 0.5 MP photo (800×600) | 5.0 s (10.4 s/MP) | 2.0 GB |'
+    assert compact[4] == '| one 12 MP photo (4000×3000), one thread | 300 s (25.0 s/MP) | 4.9 GB |'
+    assert len(compact) == 6 and 'CBM3D' in compact[-1]
+
+    # The command line: only the blocks, from the JSON, into both files; a file without its block is an error.
+    out = tmp_path / 'speed.json'
+    out.write_text(json.dumps({'user': rows}))
+    readme, docs = tmp_path / 'README.md', tmp_path / 'speed.md'
+    readme.write_text('a\n<!-- speed:user_compact -->\nold\n<!-- /speed:user_compact -->\nb\n')
+    docs.write_text('<!-- speed:user -->\n<!-- /speed:user -->\n')
+    argv = ['bench_speed.py', '--sections', '', '--out', str(out), '--readme', str(readme), '--docs', str(docs)]
+    monkeypatch.setattr(sys, 'argv', argv)
+    assert bench_speed.main() == 0
+    assert readme.read_text() == 'a\n<!-- speed:user_compact -->\n' + blocks['user_compact'] + \
+        '\n<!-- /speed:user_compact -->\nb\n'
+    assert docs.read_text() == '<!-- speed:user -->\n' + blocks['user'] + '\n<!-- /speed:user -->\n'
+    docs.write_text('no block here\n')
+    readme.write_text('<!-- speed:user_compact -->\n<!-- /speed:user_compact -->\n')
+    assert bench_speed.main() == 2
+    assert 'no block user to fill' in capsys.readouterr().err
+    assert readme.read_text() == '<!-- speed:user_compact -->\n<!-- /speed:user_compact -->\n'   # none written
