@@ -1,6 +1,7 @@
 """Real camera noise: how the colour denoiser does on CC15 with the default command and at fixed σ.
 
     python scripts/real_noise.py run --bm3d       # writes docs/results/real_noise/CC15.json, prints the table
+    python scripts/real_noise.py table --readme README.md --docs docs/real_noise.md   # the CC15 table, from it
     python scripts/real_noise.py calibrate        # fits CORRELATED_NOISE_GAIN from that JSON, per camera held out
 
 ``run``: for every noisy/clean pair of ``--root`` (default datasets/CC15: ``noisy/X.png`` beside
@@ -19,6 +20,7 @@ import glob
 import json
 import os
 import sys
+from typing import Dict, List
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -31,6 +33,7 @@ from vheatir import restore  # noqa: E402
 from vheatir.api import estimate_noise_sigma, flat_noise_sigma, white_noise_sigma  # noqa: E402
 from vheatir.benchmark import bm3d_restorer  # noqa: E402
 from vheatir.atomic import atomic_write  # noqa: E402
+from vheatir.docblocks import rewrite_files  # noqa: E402
 from vheatir.imageio import to_uint8  # noqa: E402
 
 DEFAULT_OUT = os.path.join('docs', 'results', 'real_noise', 'CC15.json')
@@ -64,26 +67,62 @@ def run(args: argparse.Namespace) -> int:
                    'sigmas': sigmas, 'images': rows}
         atomic_write(args.out, lambda f: f.write(json.dumps(payload, indent=1).encode()))
 
+    print('\n' + cc15_table(rows, sigmas))
+    print('\n| σ | ' + ' | '.join(f'{s:g}' for s in sigmas) + ' |\n|---|' + '---|' * len(sigmas))
+    base = float(np.mean([r['input'] for r in rows.values()]))
+    print('| gain over the input | ' + ' | '.join(
+        f"{np.mean([r[f'{s:g}'] for r in rows.values()]) - base:+.2f}" for s in sigmas) + ' |')
+    print(f'\nwrote {args.out}')
+    return write_tables(args, rows, sigmas)
+
+
+def cc15_table(rows: Dict[str, dict], sigmas: List[float]) -> str:
+    """The CC15 table (Markdown): mean PSNR of the input, CBM3D where measured, the default command,
+    the best fixed σ and the per-image oracle over ``sigmas``, with each one's gain over the input."""
     def mean(key: str) -> float:
         return float(np.mean([r[key] for r in rows.values()]))
 
     best = float(np.mean([max(r[f'{s:g}'] for s in sigmas) for r in rows.values()]))
     best_fixed = max(sigmas, key=lambda s: mean(f'{s:g}'))
     lines = [('noisy input', mean('input'))]
-    if args.bm3d:
+    if all('bm3d_auto' in r for r in rows.values()):
         lines.append(('CBM3D at the estimated σ', mean('bm3d_auto')))
     lines += [('vHeatIR-S, default command (σ auto)', mean('auto')),
               (f'vHeatIR-S, best fixed σ ({best_fixed:g})', mean(f'{best_fixed:g}')),
               ('vHeatIR-S, best σ per image (oracle)', best)]
     base = mean('input')
-    print('\n| CC15 (15 real noisy photos) | PSNR dB | gain over the input |\n|---|---|---|')
+    out = ['| CC15 (15 real noisy photos) | PSNR dB | gain over the input |', '|---|---|---|']
     for name, value in lines:
         gain = '' if name == 'noisy input' else f'{value - base:+.2f}'
-        print(f'| {name} | {value:.2f} | {gain} |')
-    print('\n| σ | ' + ' | '.join(f'{s:g}' for s in sigmas) + ' |\n|---|' + '---|' * len(sigmas))
-    print('| gain over the input | ' + ' | '.join(f"{mean(f'{s:g}') - base:+.2f}" for s in sigmas) + ' |')
-    print(f'\nwrote {args.out}')
+        out.append(f'| {name} | {value:.2f} | {gain} |')
+    return '\n'.join(out)
+
+
+def write_tables(args: argparse.Namespace, rows: Dict[str, dict], sigmas: List[float]) -> int:
+    """Rewrite the ``real_noise:CC15`` block of ``--readme`` and ``--docs`` (those given) with
+    :func:`cc15_table`; 2 with a one-line error when a file lacks the block."""
+    targets = [(path, {'CC15': cc15_table(rows, sigmas)}) for path in (args.docs, args.readme) if path]
+    try:
+        messages = rewrite_files(targets, 'real_noise')
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if messages:
+        print('\n'.join(messages))
     return 0
+
+
+def table(args: argparse.Namespace) -> int:
+    """``table`` mode: the CC15 table from the JSON of an earlier ``run``, into the given files."""
+    try:
+        with open(args.out) as f:
+            payload = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f'error: {args.out}: cannot read the results of a run ({e})', file=sys.stderr)
+        return 2
+    rows, sigmas = payload['images'], payload['sigmas']
+    print(cc15_table(rows, sigmas))
+    return write_tables(args, rows, sigmas)
 
 
 def calibrate(args: argparse.Namespace) -> int:
@@ -118,14 +157,16 @@ def calibrate(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('mode', choices=['run', 'calibrate'])
+    p.add_argument('mode', choices=['run', 'table', 'calibrate'])
     p.add_argument('--root', default=os.path.join('datasets', 'CC15'))
     p.add_argument('--sigmas', default='5,8,11,14,18,24', help='fixed noise levels to try (0-255 scale)')
     p.add_argument('--weights', default=None, help='colour denoising weights (default: the shipped ones)')
     p.add_argument('--bm3d', action='store_true', help='also CBM3D (PyPI bm3d) at the estimated σ')
     p.add_argument('--out', default=DEFAULT_OUT, help=f'JSON written by run, read by calibrate (default {DEFAULT_OUT})')
+    p.add_argument('--readme', default=None, help='run, table: rewrite the real_noise:CC15 block of this file')
+    p.add_argument('--docs', default=None, help='run, table: the same in this file (docs/real_noise.md)')
     args = p.parse_args()
-    return run(args) if args.mode == 'run' else calibrate(args)
+    return {'run': run, 'table': table, 'calibrate': calibrate}[args.mode](args)
 
 
 if __name__ == '__main__':

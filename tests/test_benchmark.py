@@ -484,3 +484,41 @@ def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monke
     assert bench_speed.main() == 2
     assert 'no block user to fill' in capsys.readouterr().err
     assert readme.read_text() == '<!-- speed:user_compact -->\n<!-- /speed:user_compact -->\n'   # none written
+
+
+def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
+    """scripts/real_noise.py on a two-pair stand-in for CC15: the JSON per image, then the CC15 table
+    written into both files, and again by ``table`` from the JSON alone."""
+    clean = write_sample_images(str(tmp_path / 'cc' / 'clean'), gray=False, size=48, count=2)
+    rng = np.random.default_rng(0)
+    os.makedirs(tmp_path / 'cc' / 'noisy')
+    for path in clean:
+        img = cv2.imread(path).astype(np.float32)
+        noisy = np.clip(np.rint(img + rng.normal(0, 12, img.shape)), 0, 255).astype(np.uint8)
+        cv2.imwrite(path.replace(os.sep + 'clean' + os.sep, os.sep + 'noisy' + os.sep), noisy)
+    block = '<!-- real_noise:CC15 -->\nold\n<!-- /real_noise:CC15 -->\n'
+    for name in ('README.md', 'real_noise.md'):
+        (tmp_path / name).write_text('top\n' + block)
+    script = [sys.executable, os.path.join(ROOT, 'scripts', 'real_noise.py')]
+    files = ['--out', str(tmp_path / 'cc.json'), '--readme', str(tmp_path / 'README.md'),
+             '--docs', str(tmp_path / 'real_noise.md')]
+    proc = subprocess.run([*script, 'run', '--root', str(tmp_path / 'cc'), '--sigmas', '8,16', *files],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS='2'))
+    assert proc.returncode == 0, proc.stderr
+    payload = json.load(open(tmp_path / 'cc.json'))
+    rows = payload['images']
+    assert sorted(rows) == sorted(os.path.basename(p) for p in clean) and payload['sigmas'] == [8.0, 16.0]
+    assert all(r['auto'] > r['input'] + 1 for r in rows.values())   # the shipped model denoises them
+    written = (tmp_path / 'README.md').read_text()
+    assert written == (tmp_path / 'real_noise.md').read_text() and 'old' not in written
+    base = np.mean([r['input'] for r in rows.values()])
+    auto = np.mean([r['auto'] for r in rows.values()])
+    assert f'| vHeatIR-S, default command (σ auto) | {auto:.2f} | {auto - base:+.2f} |' in written
+    assert 'CBM3D' not in written   # not measured in this run
+
+    (tmp_path / 'README.md').write_text('top\n' + block)
+    proc = subprocess.run([*script, 'table', *files], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / 'README.md').read_text() == written
+    proc = subprocess.run([*script, 'table', '--out', str(tmp_path / 'none.json')], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'none.json' in proc.stderr and 'Traceback' not in proc.stderr
