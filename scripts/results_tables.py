@@ -63,7 +63,8 @@ COMPACT = '_compact'      # suffix of the README's compact block of a family
 
 
 def model_label(data: dict) -> str:
-    """Column name of one benchmark JSON: the weights' own label, else the model kind.
+    """Column name of one benchmark JSON: the weights' own label, else the model kind; a training
+    checkpoint's adds its run and file name.
 
     A run on 8-bit denoising inputs (``scripts/benchmark.py --eight-bit``) gets its own column,
     never mixed with SwinIR's float inputs; so do runs at an estimated sigma (``--sigma-auto``)
@@ -77,6 +78,9 @@ def model_label(data: dict) -> str:
         return ('CBM3D (ours)' if data.get('color') else 'BM3D (ours)') + suffix
     meta = data.get('weights_meta') or {}
     label = meta.get('label') or {'VHeatIR': 'vHeatIR-S', 'SwinIR': 'SwinIR-S'}.get(data.get('arch'), data.get('arch') or '?')
+    if data.get('checkpoint') and not data.get('weights'):   # a training checkpoint, never the shipped model
+        run = os.path.basename(os.path.dirname(os.path.dirname(data['checkpoint'])))
+        label += f" ({run} {os.path.splitext(os.path.basename(data['checkpoint']))[0]})"
     level = data.get('weights_level')
     if level is not None:
         label += f" ({'σ' if data['task'] == 'denoise' else 'q'}{level:g} only)"

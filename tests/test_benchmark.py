@@ -250,6 +250,10 @@ def test_results_tables_from_json_and_stale_files_left_out(tmp_path, scripts_imp
     assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'input': '8-bit'}) == \
         'vHeatIR-S (8-bit input)'      # likewise a run on 8-bit inputs (benchmark.py --eight-bit)
     assert model_label({'model': 'input', 'task': 'denoise', 'input': '8-bit'}) == 'input (8-bit)'
+    # a training checkpoint is never mistaken for the shipped model
+    assert model_label({'model': 'vheatir', 'task': 'denoise', 'arch': 'VHeatIR', 'input': '8-bit',
+                        'checkpoint': 'experiments/run_r2/models/net_g_22000.pth'}) == \
+        'vHeatIR-S (run_r2 net_g_22000) (8-bit input)'
     table = markdown_table('denoise_gray', gray, {'denoise_gray': {'SwinIR': {'BSD68': {'25': 29.5}}}})
     row = next(line for line in table.splitlines() if line.startswith('| BSD68, 25 '))
     assert row == ('| BSD68, 25 | 20.50 / 0.5000 | 28.60 / 0.5000 | 28.70 / 0.5000 | 28.90 / 0.5000 '
