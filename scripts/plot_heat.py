@@ -1,6 +1,6 @@
 """Draw what a trained vHeatIR learned to propagate: diffusivity k and the heat kernel.
 
-    python scripts/plot_heat.py                       # shipped gray denoiser -> docs/
+    python scripts/plot_heat.py                       # shipped gray denoiser -> docs/heat_denoise_gray_*
     python scripts/plot_heat.py --weights weights/vheatir_S_jpeg_gray.pth --out docs/heat_jpeg
 
 Writes ``<out>_diffusivity.png``: k (px^2) against normalised frequency
@@ -28,7 +28,7 @@ from vheatir.weights import default_weights, load_network  # noqa: E402
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--weights', default=None, help='vHeatIR weights (default: the shipped gray denoiser)')
-    p.add_argument('--out', default='docs/heat', help='output prefix (PNG files and a JSON)')
+    p.add_argument('--out', default='docs/heat_denoise_gray', help='output prefix (PNG files and a JSON)')
     args = p.parse_args()
     try:
         path = args.weights or default_weights('denoise', 'gray')
