@@ -443,15 +443,19 @@ USER_LABELS = {'0.5 MP': 'one 0.5 MP photo (800×600)', '2 MP': 'one 2 MP photo 
                '12 MP, one thread': 'one 12 MP photo (4000×3000), one thread'}
 USER_GOALS = {'2 MP': ('⅓', 1 / 3, None), 'four 0.5 MP (a folder)': ('½', 1 / 2, None),
               '12 MP, one thread': ('½', 1 / 2, 4096)}
-# The issue's "now" for the 12 MP case, measured on the AMD EPYC of an earlier session (too slow to
-# run as a 'baseline' variant each time): seconds and peak MB.
-USER_BEFORE_12MP = (559.0, 7.3 * 1024, 'AMD EPYC')
+# "Before" where no 'baseline' row was measured: the issue's 12 MP "now", from the AMD EPYC of an
+# earlier session (too slow to run as a 'baseline' variant each time), as the table shows it.
+USER_BEFORE_ISSUE = {'12 MP, one thread': (559.0, '559 s, 7.3 GB (AMD EPYC)')}
 USER_OTHER_VARIANTS = [('torch-fp32', '`--amp fp32`'), ('onnxruntime', '`--engine onnxruntime`')]
+
+
+def _seconds(seconds: float) -> str:
+    return f'{seconds:.0f} s' if seconds >= 100 else f'{seconds:.1f} s'
 
 
 def _user_cell(row: dict, bold: bool = False) -> str:
     b = '**' if bold else ''
-    time_s = f"{row['seconds']:.0f} s" if row['seconds'] >= 100 else f"{row['s_per_mp']:.1f} s/MP"
+    time_s = _seconds(row['seconds']) if row['seconds'] >= 100 else f"{row['s_per_mp']:.1f} s/MP"
     return f"{b}{time_s}{b}, {row['peak_mb']:.0f} MB"
 
 
@@ -467,14 +471,8 @@ def user_blocks(rows: List[dict]) -> Dict[str, str]:
     for case in cases:
         ours = by[(case, 'torch-bf16')]
         before = by.get((case, 'baseline'))
-        if before:
-            before_s, before_mb, before_cell = before['seconds'], before['peak_mb'], _user_cell(before)
-        elif case == '12 MP, one thread':
-            before_s, before_mb, where = USER_BEFORE_12MP
-            before_cell = f'{before_s:.0f} s, {before_mb / 1024:.1f} GB ({where})'
-        else:
-            before_s = before_mb = None
-            before_cell = ''
+        before_s, before_cell = ((before['seconds'], _user_cell(before)) if before
+                                 else USER_BEFORE_ISSUE.get(case, (None, '')))
         ratio = ours['seconds'] / before_s if before_s else None
         goal = USER_GOALS.get(case)
         goal_cell, bold = '', False
@@ -487,14 +485,13 @@ def user_blocks(rows: List[dict]) -> Dict[str, str]:
         others = [_user_cell(by[(case, v)]) if (case, v) in by else '' for v, _ in USER_OTHER_VARIANTS]
         full.append('| ' + ' | '.join([USER_LABELS[case], _user_cell(ours, bold), before_cell, ratio_cell,
                                        goal_cell, *others]) + ' |')
-        seconds = f"{ours['seconds']:.0f} s" if ours['seconds'] >= 100 else f"{ours['seconds']:.1f} s"
-        compact.append(f"| {USER_LABELS[case]} | {seconds} ({ours['s_per_mp']:.1f} s/MP) | "
+        compact.append(f"| {USER_LABELS[case]} | {_seconds(ours['seconds'])} ({ours['s_per_mp']:.1f} s/MP) | "
                        f"{ours['peak_mb'] / 1024:.1f} GB |")
     cbm3d = by.get(('0.5 MP', 'CBM3D'))
     if cbm3d:
         full += ['', f"CBM3D (PyPI `bm3d`) on the 0.5 MP photo: {cbm3d['seconds']:.1f} s "
                      f"({cbm3d['s_per_mp']:.0f} s/MP), {cbm3d['peak_mb']:.0f} MB."]
-        compact.append(f"| CBM3D, one 0.5 MP photo | {cbm3d['seconds']:.1f} s ({cbm3d['s_per_mp']:.0f} s/MP) | "
+        compact.append(f"| CBM3D, one 0.5 MP photo | {_seconds(cbm3d['seconds'])} ({cbm3d['s_per_mp']:.0f} s/MP) | "
                        f"{cbm3d['peak_mb'] / 1024:.1f} GB |")
     return {'user': '\n'.join(full), 'user_compact': '\n'.join(compact)}
 

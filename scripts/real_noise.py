@@ -67,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
                    'sigmas': sigmas, 'images': rows}
         atomic_write(args.out, lambda f: f.write(json.dumps(payload, indent=1).encode()))
 
-    print('\n' + cc15_table(rows, sigmas))
+    text = cc15_table(rows, sigmas)
+    print('\n' + text)
     print('\n| σ | ' + ' | '.join(f'{s:g}' for s in sigmas) + ' |\n|---|' + '---|' * len(sigmas))
     base = float(np.mean([r['input'] for r in rows.values()]))
     print('| gain over the input | ' + ' | '.join(
         f"{np.mean([r[f'{s:g}'] for r in rows.values()]) - base:+.2f}" for s in sigmas) + ' |')
     print(f'\nwrote {args.out}')
-    return write_tables(args, rows, sigmas)
+    return write_tables(args, text)
 
 
 def cc15_table(rows: Dict[str, dict], sigmas: List[float]) -> str:
@@ -98,10 +99,10 @@ def cc15_table(rows: Dict[str, dict], sigmas: List[float]) -> str:
     return '\n'.join(out)
 
 
-def write_tables(args: argparse.Namespace, rows: Dict[str, dict], sigmas: List[float]) -> int:
-    """Rewrite the ``real_noise:CC15`` block of ``--readme`` and ``--docs`` (those given) with
-    :func:`cc15_table`; 2 with a one-line error when a file lacks the block."""
-    targets = [(path, {'CC15': cc15_table(rows, sigmas)}) for path in (args.docs, args.readme) if path]
+def write_tables(args: argparse.Namespace, text: str) -> int:
+    """Rewrite the ``real_noise:CC15`` block of ``--readme`` and ``--docs`` (those given) with the
+    table ``text``; 2 with a one-line error when a file lacks the block."""
+    targets = [(path, {'CC15': text}) for path in (args.docs, args.readme) if path]
     try:
         messages = rewrite_files(targets, 'real_noise')
     except ValueError as e:
@@ -120,9 +121,9 @@ def table(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f'error: {args.out}: cannot read the results of a run ({e})', file=sys.stderr)
         return 2
-    rows, sigmas = payload['images'], payload['sigmas']
-    print(cc15_table(rows, sigmas))
-    return write_tables(args, rows, sigmas)
+    text = cc15_table(payload['images'], payload['sigmas'])
+    print(text)
+    return write_tables(args, text)
 
 
 def calibrate(args: argparse.Namespace) -> int:
