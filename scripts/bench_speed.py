@@ -39,7 +39,7 @@ import statistics
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -528,6 +528,44 @@ def peer_psnr() -> Dict[str, Tuple[float, str]]:
     return out
 
 
+def refresh_peer_psnr(rows: List[dict], psnr: Dict[str, Tuple[float, str]]) -> List[dict]:
+    """``rows`` (peers section) with each model's PSNR and its source taken from ``psnr``
+    (:func:`peer_psnr`): the timings belong to the architecture, the PSNR to the weights shipped
+    now, so a new export updates the table without timing again."""
+    return [{**r, 'psnr': psnr[r['model']][0], 'psnr_source': psnr[r['model']][1]} if r['model'] in psnr else r
+            for r in rows]
+
+
+def peers_block(rows: List[dict]) -> str:
+    """The peers section as Markdown (docs/speed.md's ``speed:peers``): one row per model with its
+    fp32 and bf16 s/MP, vHeatIR-S's ONNX Runtime in a row of its own and BM3D after it, the
+    peers by PSNR."""
+    by = {(r['model'], r['engine']): r for r in rows}
+    models = list(dict.fromkeys(r['model'] for r in rows))
+    ours = [m for m in models if m == 'vHeatIR-S']
+    psnr = {r['model']: r['psnr'] for r in rows}
+    others = sorted((m for m in models if m not in ('vHeatIR-S', 'BM3D')), key=psnr.get)
+    lines = ['| model | parameters | fp32, s/MP | bf16, s/MP | BSD68 σ25 (dB) |', '|---|---|---|---|---|']
+
+    def line(label: str, fp32: Optional[dict], bf16: Optional[dict]) -> None:
+        first = fp32 or bf16
+        params = f"{first['params'] / 1e6:.1f}M" if isinstance(first['params'], int) and first['params'] >= 1e6 \
+            else f"{first['params'] / 1e3:.0f}k" if isinstance(first['params'], int) else ''
+        cell = lambda r: '' if r is None else f"{r['s_per_mp']:.{2 if r['s_per_mp'] < 10 else 3}g}"  # noqa: E731
+        lines.append(f"| {label} | {params} | {cell(fp32)} | {cell(bf16)} | "
+                     f"{first['psnr']:.2f} ({first['psnr_source']}) |")
+
+    for m in ours:
+        line(f'{m} (shipped)', by.get((m, 'torch fp32')), by.get((m, 'torch bf16')))
+        if (m, 'onnxruntime') in by:
+            line(f'{m}, ONNX Runtime', by[(m, 'onnxruntime')], None)
+    if ('BM3D', 'PyPI bm3d') in by:
+        line('BM3D (PyPI)', by[('BM3D', 'PyPI bm3d')], None)
+    for m in others:
+        line(m, by.get((m, 'torch fp32')), by.get((m, 'torch bf16')))
+    return '\n'.join(lines)
+
+
 def section_peers(height: int, width: int, repeats: int) -> List[dict]:
     """Seconds per megapixel of gray denoising of one height x width image (default: BSD68's
     size) on this CPU: vHeatIR-S (shipped gray weights) in torch fp32 and bf16 and in ONNX
@@ -702,7 +740,7 @@ def main() -> int:
                    "with, e.g. `git worktree add /tmp/base <rev>`")
     p.add_argument('--out', default='docs/bench_speed.json')
     p.add_argument('--readme', default=None, help="rewrite the README's speed:user_compact block from --out")
-    p.add_argument('--docs', default=None, help="rewrite docs/speed.md's speed:user block from --out")
+    p.add_argument('--docs', default=None, help="rewrite docs/speed.md's speed:user and speed:peers blocks from --out")
     p.add_argument('--plot', default='docs/bench_speed.png')
     args = p.parse_args()
     ints = lambda s: [int(v) for v in s.split(',') if v]  # noqa: E731
@@ -756,12 +794,16 @@ def main() -> int:
         with open(args.out) as f:
             merged = json.load(f)
     merged = merge_results(merged, results, env)
+    if merged.get('peers'):
+        merged['peers'] = refresh_peer_psnr(merged['peers'], peer_psnr())
     data = json.dumps(merged, indent=1).encode()
     atomic_write(args.out, lambda f: f.write(data))
     if args.readme or args.docs:
         blocks = user_blocks(merged.get('user', []))
-        targets = [(path, {name: blocks[name]}) for path, name in ((args.docs, 'user'), (args.readme, 'user_compact'))
-                   if path]
+        if merged.get('peers'):
+            blocks['peers'] = peers_block(merged['peers'])
+        targets = [(path, {name: blocks[name] for name in names if name in blocks})
+                   for path, names in ((args.docs, ('user', 'peers')), (args.readme, ('user_compact',))) if path]
         try:
             print('\n'.join(rewrite_files(targets, 'speed')))
         except ValueError as e:

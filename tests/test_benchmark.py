@@ -491,6 +491,41 @@ def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monke
     assert readme.read_text() == '<!-- speed:user_compact -->\n<!-- /speed:user_compact -->\n'   # none written
 
 
+def test_bench_speed_peers_table_takes_the_psnr_of_the_weights_shipped_now(tmp_path, monkeypatch, scripts_importable):
+    """The peers timings stay; their PSNR column follows docs/results (here a stand-in) whenever the
+    JSON is written, and the docs table is generated from it."""
+    import bench_speed
+
+    def row(model, engine, s_per_mp, params, psnr, source):
+        return {'model': model, 'engine': engine, 'params': params, 's_per_mp': s_per_mp, 'psnr': psnr,
+                'psnr_source': source}
+
+    stale = [row('vHeatIR-S', 'torch fp32', 14.73, 388945, 28.92, 'measured'),
+             row('vHeatIR-S', 'torch bf16', 11.91, 388945, 28.92, 'measured'),
+             row('vHeatIR-S', 'onnxruntime', 21.08, 388945, 28.92, 'measured'),
+             row('SwinIR', 'torch fp32', 234.7, 11497681, 29.5, 'published'),
+             row('DnCNN', 'torch fp32', 4.61, 556097, 29.23, 'published'),
+             row('BM3D', 'PyPI bm3d', 22.52, '-', 28.63, 'measured')]
+    now = {'vHeatIR-S': (29.05, 'measured'), 'SwinIR': (29.5, 'published'), 'DnCNN': (29.23, 'published'),
+           'BM3D': (28.63, 'measured')}
+    monkeypatch.setattr(bench_speed, 'peer_psnr', lambda: now)
+    out, docs = tmp_path / 'speed.json', tmp_path / 'speed.md'
+    out.write_text(json.dumps({'peers': stale}))
+    docs.write_text('<!-- speed:user -->\n<!-- /speed:user -->\n<!-- speed:peers -->\n<!-- /speed:peers -->\n')
+    monkeypatch.setattr(sys, 'argv', ['bench_speed.py', '--sections', '', '--out', str(out), '--docs', str(docs)])
+    assert bench_speed.main() == 0
+    rows = json.loads(out.read_text())['peers']
+    assert [r['psnr'] for r in rows if r['model'] == 'vHeatIR-S'] == [29.05] * 3
+    assert [r['s_per_mp'] for r in rows] == [r['s_per_mp'] for r in stale]
+    table = docs.read_text().split('<!-- speed:peers -->\n')[1].splitlines()
+    assert table[2] == '| vHeatIR-S (shipped) | 389k | 14.7 | 11.9 | 29.05 (measured) |'
+    assert table[3] == '| vHeatIR-S, ONNX Runtime | 389k | 21.1 |  | 29.05 (measured) |'
+    assert table[4] == '| BM3D (PyPI) |  | 22.5 |  | 28.63 (measured) |'
+    # the peers by PSNR: DnCNN before SwinIR, whatever the JSON's order
+    assert table[5] == '| DnCNN | 556k | 4.6 |  | 29.23 (published) |'
+    assert table[6] == '| SwinIR | 11.5M | 235 |  | 29.50 (published) |'
+
+
 def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
     """scripts/real_noise.py on a two-pair stand-in for CC15: the JSON per image, then the CC15 table
     written into both files, and again by ``table`` from the JSON alone."""
