@@ -542,7 +542,6 @@ def peers_block(rows: List[dict]) -> str:
     peers by PSNR."""
     by = {(r['model'], r['engine']): r for r in rows}
     models = list(dict.fromkeys(r['model'] for r in rows))
-    ours = [m for m in models if m == 'vHeatIR-S']
     psnr = {r['model']: r['psnr'] for r in rows}
     others = sorted((m for m in models if m not in ('vHeatIR-S', 'BM3D')), key=psnr.get)
     lines = ['| model | parameters | fp32, s/MP | bf16, s/MP | BSD68 σ25 (dB) |', '|---|---|---|---|---|']
@@ -555,10 +554,10 @@ def peers_block(rows: List[dict]) -> str:
         lines.append(f"| {label} | {params} | {cell(fp32)} | {cell(bf16)} | "
                      f"{first['psnr']:.2f} ({first['psnr_source']}) |")
 
-    for m in ours:
-        line(f'{m} (shipped)', by.get((m, 'torch fp32')), by.get((m, 'torch bf16')))
-        if (m, 'onnxruntime') in by:
-            line(f'{m}, ONNX Runtime', by[(m, 'onnxruntime')], None)
+    if 'vHeatIR-S' in models:
+        line('vHeatIR-S (shipped)', by.get(('vHeatIR-S', 'torch fp32')), by.get(('vHeatIR-S', 'torch bf16')))
+        if ('vHeatIR-S', 'onnxruntime') in by:
+            line('vHeatIR-S, ONNX Runtime', by[('vHeatIR-S', 'onnxruntime')], None)
     if ('BM3D', 'PyPI bm3d') in by:
         line('BM3D (PyPI)', by[('BM3D', 'PyPI bm3d')], None)
     for m in others:
@@ -570,12 +569,11 @@ def section_peers(height: int, width: int, repeats: int) -> List[dict]:
     """Seconds per megapixel of gray denoising of one height x width image (default: BSD68's
     size) on this CPU: vHeatIR-S (shipped gray weights) in torch fp32 and bf16 and in ONNX
     Runtime, the peer architectures at random initialisation in fp32 and bf16 (autocast), and
-    PyPI's BM3D; each with its BSD68 sigma 25 PSNR (:func:`peer_psnr`). Network forwards only
-    (no start-up), run in turn ``repeats`` times; medians."""
+    PyPI's BM3D. Network forwards only (no start-up), run in turn ``repeats`` times; medians.
+    The PSNR is added by :func:`refresh_peer_psnr` when the results are written."""
     import bm3d
     from vheatir.onnx_engine import load_onnx_net
     from vheatir.weights import default_weights, load_network
-    psnr = peer_psnr()
     weights = default_weights('denoise', 'gray')
     ours = load_network(weights)[0].eval()
     engines = {'vHeatIR-S': {'torch fp32': (ours, False), 'torch bf16': (ours, True),
@@ -600,13 +598,10 @@ def section_peers(height: int, width: int, repeats: int) -> List[dict]:
     rows = []
     for (name, engine, _), seconds in zip(calls, times):
         net = engines[name]['torch fp32'][0] if name in engines else None
-        value, source = psnr[name]
         rows.append(dict(model=name, engine=engine, params=count_params(net) if net is not None else '-',
                          weights='shipped' if name == 'vHeatIR-S' else 'random init' if net is not None else '-',
-                         seconds=seconds, s_per_mp=seconds / mp, psnr=value, psnr_source=source,
-                         image=f'{width}x{height}'))
-        print(f'peers {name} {engine}: {seconds:.2f} s, {seconds / mp:.1f} s/MP; {PEERS_SET} sigma {PEERS_SIGMA} '
-              f'{value:.2f} dB ({source})', flush=True)
+                         seconds=seconds, s_per_mp=seconds / mp, image=f'{width}x{height}'))
+        print(f'peers {name} {engine}: {seconds:.2f} s, {seconds / mp:.1f} s/MP', flush=True)
     return rows
 
 
@@ -785,8 +780,6 @@ def main() -> int:
             'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
             'flop_ratio': ['level', 'size', 'heat_gflop', 'swin_gflop', 'flop_ratio'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
-    for name, rows in results.items():
-        print(f'\n### {name}\n\n' + table(rows, cols[name]))
     env = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),
                command='python ' + ' '.join(sys.argv), date=time.strftime('%Y-%m-%d %H:%M'))
     merged = {}
@@ -796,6 +789,8 @@ def main() -> int:
     merged = merge_results(merged, results, env)
     if merged.get('peers'):
         merged['peers'] = refresh_peer_psnr(merged['peers'], peer_psnr())
+    for name in results:
+        print(f'\n### {name}\n\n' + table(merged[name], cols[name]))
     data = json.dumps(merged, indent=1).encode()
     atomic_write(args.out, lambda f: f.write(data))
     if args.readme or args.docs:
