@@ -2,7 +2,8 @@
 published numbers.
 
     python scripts/results_tables.py                                          # print every table
-    python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md   # rewrite both
+    python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md \
+        --real-noise docs/real_noise.md                                       # rewrite all three
 
 Full tables (docs/benchmarks.md), one per task family (gray/colour denoising, gray/colour JPEG):
 a row per test set and level, a column per model measured by ``scripts/benchmark.py``
@@ -19,10 +20,13 @@ Compact tables (README.md), one per task family, block ``<family>_compact``: PSN
 method (the shipped vHeatIR-S, the task's equal-iteration vHeatIR-S/SwinIR-S pair, our BM3D run,
 the published methods), a column per set and level.
 
-``--readme`` and ``--docs`` replace the text between ``<!-- results:<block> -->`` and
-``<!-- /results:<block> -->`` in each file: the compact blocks in the README, the full ones in the
-docs page. A file that lacks one of its blocks is an error and then neither file is written;
-otherwise both are written atomically.
+``guardrail`` (docs/real_noise.md): the shipped gray denoiser on BSD68 at the true σ and at the σ
+``--sigma auto`` estimates, so the noise estimate is seen to cost nothing on Gaussian noise.
+
+``--readme``, ``--docs`` and ``--real-noise`` replace the text between ``<!-- results:<block> -->``
+and ``<!-- /results:<block> -->`` in each file: the compact blocks in the README, the full ones in
+the docs page, the guardrail in the real-noise page. A file that lacks one of its blocks is an
+error and then no file is written; otherwise all are written atomically.
 """
 import argparse
 import glob
@@ -254,12 +258,35 @@ def compact_blocks(scores: dict, published: Dict[str, dict]) -> Dict[str, str]:
     return {family + COMPACT: compact_table(family, scores.get(family, {}), published) for family in FAMILIES}
 
 
+GUARDRAIL_SET, GUARDRAIL_SIGMAS = 'BSD68', (15, 25, 50)
+
+
+def guardrail_table(gray: Dict[str, Dict[tuple, dict]]) -> str:
+    """docs/real_noise.md's ``guardrail`` block: the shipped gray denoiser's BSD68 PSNR at the true
+    σ and at the σ ``--sigma auto`` estimates (``scripts/benchmark.py --sigma-auto``), the latter
+    with its difference; a missing cell shows as a dash."""
+    true, auto = gray.get(SHIPPED, {}), gray.get(f'{SHIPPED} (σ estimated)', {})
+    lines = [f'| {GUARDRAIL_SET} | ' + ' | '.join(f'σ{s}' for s in GUARDRAIL_SIGMAS) + ' |',
+             '|---' * (len(GUARDRAIL_SIGMAS) + 1) + '|']
+    row_true, row_auto = ['true σ'], ['`--sigma auto`']
+    for s in GUARDRAIL_SIGMAS:
+        t, a = true.get((GUARDRAIL_SET, s)), auto.get((GUARDRAIL_SET, s))
+        row_true.append(f"{t['psnr']:.2f}" if t else MISSING)
+        # the difference of the rounded cells, so that the row reads consistently
+        row_auto.append(MISSING if a is None else f"{a['psnr']:.2f}" if t is None else
+                        f"{a['psnr']:.2f} ({round(a['psnr'], 2) - round(t['psnr'], 2):+.2f})".replace('-', '−'))
+    lines += ['| ' + ' | '.join(row) + ' |' for row in (row_true, row_auto)]
+    return '\n'.join(lines)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--results', nargs='*', default=None, help='benchmark JSONs (default docs/results/*.json)')
     p.add_argument('--published', default=os.path.join(ROOT, 'docs', 'published.json'))
     p.add_argument('--readme', default=None, help='file whose compact <family>_compact blocks are rewritten')
     p.add_argument('--docs', default=None, help='file whose full tables (families, headtohead, pairs) are rewritten')
+    p.add_argument('--real-noise', default=None,
+                   help='file whose guardrail block (BSD68 at the true and the estimated sigma) is rewritten')
     args = p.parse_args(argv)
     files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
     with open(args.published) as f:
@@ -268,7 +295,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for path in stale:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     targets = [(args.docs, full_blocks(scores, models, published)),
-               (args.readme, compact_blocks(scores, published))]
+               (args.readme, compact_blocks(scores, published)),
+               (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}))})]
     for _, blocks in targets:
         for name, body in blocks.items():
             print(f'## {name}\n\n{body}\n')

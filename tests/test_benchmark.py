@@ -350,6 +350,31 @@ def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, caps
     assert readme.read_text() == marked(compact[:-1]) and docs.read_text() == marked(full)
 
 
+def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one(tmp_path, capsys, scripts_importable):
+    """docs/real_noise.md's guardrail comes from the shipped gray model's true-sigma and
+    --sigma-auto runs; a sigma measured only at the true value shows a dash for the estimate."""
+    import results_tables
+
+    def result(name, levels, **extra):
+        (tmp_path / f'{name}.json').write_text(json.dumps({
+            'model': 'vheatir', 'task': 'denoise', 'color': False, 'arch': 'VHeatIR', **extra,
+            'results': [{'set': 'BSD68', 'level': float(s), 'mean': {'psnr': p, 'ssim': 0.8}}
+                        for s, p in levels.items()]}))
+        return str(tmp_path / f'{name}.json')
+
+    files = [result('true', {15: 31.534, 25: 29.059, 50: 26.096}),
+             result('auto', {15: 31.522, 25: 29.041}, sigma='auto'),
+             result('ours_bf16', {25: 28.0}, amp='bf16')]   # another column, never the guardrail's
+    page = tmp_path / 'real_noise.md'
+    page.write_text('intro\n<!-- results:guardrail -->\nold\n<!-- /results:guardrail -->\nend\n')
+    assert results_tables.main(['--results', *files, '--real-noise', str(page)]) == 0
+    block = page.read_text().split('<!-- results:guardrail -->\n')[1].split('\n<!-- /results')[0].splitlines()
+    assert block == ['| BSD68 | σ15 | σ25 | σ50 |', '|---|---|---|---|',
+                     '| true σ | 31.53 | 29.06 | 26.10 |',
+                     '| `--sigma auto` | 31.52 (−0.01) | 29.04 (−0.02) | — |']
+    assert page.read_text().startswith('intro\n') and page.read_text().endswith('end\n')
+
+
 def test_step_rates_from_training_logs(tmp_path, capsys, scripts_importable):
     import step_rates
 
