@@ -6,7 +6,7 @@
         --out docs/before_after_jpeg_gray.png
     python scripts/plot_before_after.py --task denoise --color --image datasets/CBSD68/108005.png --level 25 \\
         --out docs/before_after_denoise_color.png
-    python scripts/plot_before_after.py --task jpeg --color --image datasets/LIVE1/parrots.png --level 10 \
+    python scripts/plot_before_after.py --task jpeg --color --image datasets/LIVE1/parrots.png --level 10 \\
         --out docs/before_after_jpeg_color.png
 
 The input is made exactly as the benchmark makes it (vheatir/benchmark.py: Gaussian noise

@@ -2,7 +2,7 @@
 published numbers.
 
     python scripts/results_tables.py                                          # print every table
-    python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md \
+    python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md \\
         --real-noise docs/real_noise.md                                       # rewrite all three
 
 Full tables (docs/benchmarks.md), one per task family (gray/colour denoising, gray/colour JPEG):

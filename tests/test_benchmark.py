@@ -350,7 +350,7 @@ def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, caps
     assert readme.read_text() == marked(compact[:-1]) and docs.read_text() == marked(full)
 
 
-def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one(tmp_path, capsys, scripts_importable):
+def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one(tmp_path, scripts_importable):
     """docs/real_noise.md's guardrail comes from the shipped gray model's true-sigma and
     --sigma-auto runs; a sigma measured only at the true value shows a dash for the estimate."""
     import results_tables
