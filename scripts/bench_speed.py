@@ -522,9 +522,15 @@ def peer_psnr() -> Dict[str, Tuple[float, str]]:
         published = json.load(f)['denoise_gray']
     out = {name: (cells[PEERS_SET][str(PEERS_SIGMA)], 'published') for name, cells in published.items()
            if name != 'BM3D' and str(PEERS_SIGMA) in cells.get(PEERS_SET, {})}
-    scores = measured(sorted(glob.glob(os.path.join(root, 'docs', 'results', '*.json'))), root)[0]['denoise_gray']
+    files = sorted(glob.glob(os.path.join(root, 'docs', 'results', '*.json')))
+    scores = measured(files, root)[0].get('denoise_gray', {})
     for name, label in (('vHeatIR-S', 'vHeatIR-S'), ('BM3D', 'BM3D (ours)')):
-        out[name] = (scores[label][(PEERS_SET, PEERS_SIGMA)]['psnr'], 'measured')
+        cell = scores.get(label, {}).get((PEERS_SET, PEERS_SIGMA))
+        if cell is None:  # e.g. between an export and its benchmark
+            raise SystemExit(f'error: docs/results has no {PEERS_SET} sigma {PEERS_SIGMA} result for {label}; '
+                             f'record one with scripts/benchmark.py --task denoise --sets {PEERS_SET} '
+                             f'--sigmas {PEERS_SIGMA} --record (--model bm3d for BM3D)')
+        out[name] = (cell['psnr'], 'measured')
     return out
 
 

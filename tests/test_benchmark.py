@@ -587,3 +587,17 @@ def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
     assert (tmp_path / 'README.md').read_text() == written
     proc = subprocess.run([*script, 'table', '--out', str(tmp_path / 'none.json')], capture_output=True, text=True)
     assert proc.returncode == 2 and 'none.json' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_bench_speed_peer_psnr_without_a_recorded_result_is_a_one_line_error(monkeypatch, scripts_importable):
+    """Between an export and its benchmark docs/results holds no shipped-weights result: the
+    peers' PSNR lookup stops with a message saying what to run, not a KeyError."""
+    import bench_speed
+    import results_tables
+
+    monkeypatch.setattr(results_tables, 'measured', lambda files, root: ({}, {}, []))
+    with pytest.raises(SystemExit) as err:
+        bench_speed.peer_psnr()
+    message = str(err.value)
+    assert message.startswith('error:') and '\n' not in message
+    assert 'vHeatIR-S' in message and '--record' in message
