@@ -332,6 +332,9 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+    from vheatir.allocator import reexec_under_jemalloc
+
+    reexec_under_jemalloc()   # where installed; VHEATIR_ALLOCATOR=system opts out (vheatir/allocator.py)
     try:
         sys.exit(main())
     except KeyboardInterrupt:

@@ -352,10 +352,11 @@ USER_CASES = [  # (name, photos as (height, width), threads; 0 = all)
 ]
 
 
-def run_child(cmd: List[str], threads: int) -> Tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process; RuntimeError if it fails."""
+def run_child(cmd: List[str], threads: int, extra_env: Optional[Dict[str, str]] = None) -> Tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process, with ``extra_env`` added to its
+    environment; RuntimeError if it fails."""
     import subprocess
-    env = dict(os.environ)
+    env = dict(os.environ, **(extra_env or {}))
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     start = time.perf_counter()
@@ -379,14 +380,16 @@ bm3d.bm3d_rgb(img, 15 / 255)
 
 def section_user(variants: List[str], cases: List[str], repeats: int, baseline: str = '') -> List[dict]:
     """Seconds per megapixel and peak RSS of `inference.py --task denoise --sigma 15` per case and variant
-    (torch-fp32, torch-bf16, onnxruntime; 'baseline': the default command of the checkout at
-    ``baseline``, e.g. an older revision, run in turn with the others), best of ``repeats``;
+    (torch-fp32, torch-bf16, onnxruntime; 'glibc': torch-bf16 kept on glibc's malloc instead of
+    jemalloc; 'baseline': the default command of the checkout at ``baseline``, e.g. an older
+    revision, run in turn with the others), best of ``repeats``;
     variant 'cbm3d': CBM3D (PyPI bm3d) on the 0.5 MP photo."""
     import tempfile
     import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     flags = {'torch-fp32': ['--amp', 'fp32'], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime'],
-             'baseline': []}
+             'glibc': ['--amp', 'bf16'], 'baseline': []}
+    envs = {'glibc': {'VHEATIR_ALLOCATOR': 'system'}}
     if 'baseline' in variants and not os.path.isfile(os.path.join(baseline, 'inference.py')):
         raise SystemExit(f'error: variant baseline needs --user-baseline DIR with an inference.py, got {baseline!r}')
     unknown = [v for v in variants if v not in (*flags, 'cbm3d')]
@@ -418,7 +421,8 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
             runs_of = {v: [] for v in commands}
             for _ in range(repeats):   # variants in turn, so a drift of the machine hits them alike
                 for variant in commands:
-                    runs_of[variant].append(run_child(command(folders[name], variant), threads))
+                    runs_of[variant].append(run_child(command(folders[name], variant), threads,
+                                                          envs.get(variant)))
             for variant, runs in runs_of.items():
                 seconds, peak = min(r[0] for r in runs), max(r[1] for r in runs)
                 rows.append(dict(case=name, variant=variant, threads=threads or torch.get_num_threads(),
@@ -446,7 +450,8 @@ USER_GOALS = {'2 MP': ('⅓', 1 / 3, None), 'four 0.5 MP (a folder)': ('½', 1 /
 # "Before" where no 'baseline' row was measured: the issue's 12 MP "now", from the AMD EPYC of an
 # earlier session (too slow to run as a 'baseline' variant each time), as the table shows it.
 USER_BEFORE_ISSUE = {'12 MP, one thread': (559.0, '559 s, 7.3 GB (AMD EPYC)')}
-USER_OTHER_VARIANTS = [('torch-fp32', '`--amp fp32`'), ('onnxruntime', '`--engine onnxruntime`')]
+USER_OTHER_VARIANTS = [('glibc', '`VHEATIR_ALLOCATOR=system`'), ('torch-fp32', '`--amp fp32`'),
+                       ('onnxruntime', '`--engine onnxruntime`')]
 
 
 def _seconds(seconds: float) -> str:

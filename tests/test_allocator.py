@@ -1,6 +1,8 @@
-"""glibc malloc settings: freed large blocks are reused after reuse_freed_memory()."""
+"""Allocator settings: glibc reuses freed large blocks after reuse_freed_memory(); command lines
+re-execute themselves under jemalloc where it is installed."""
 import ctypes
 import ctypes.util
+import os
 import subprocess
 import sys
 
@@ -71,3 +73,52 @@ def test_thresholds_beyond_a_c_int_are_clamped_not_wrapped():
     (grown_18, after_18), (grown_22, after_22) = [map(int, line.split()) for line in out.stdout.split('\n')[:2]]
     assert grown_18 >= 1800 and after_18 == grown_18          # below the threshold: kept
     assert grown_22 >= 2200 and after_22 < 1024               # above it: handed back
+
+
+# ------------------------------------------------------------------ jemalloc in glibc's place
+def test_jemalloc_environment_preloads_the_library_and_keeps_the_users_settings(monkeypatch):
+    monkeypatch.setattr(allocator, 'find_jemalloc', lambda: 'libjemalloc.so.2')
+    monkeypatch.setattr(allocator.sys, 'platform', 'linux')
+    env = allocator.jemalloc_environment({'PATH': '/bin', 'LD_PRELOAD': 'libother.so'})
+    assert env['LD_PRELOAD'] == 'libjemalloc.so.2 libother.so' and env['PATH'] == '/bin'
+    assert env['MALLOC_CONF'] == allocator.JEMALLOC_CONF
+    assert allocator.jemalloc_environment({'MALLOC_CONF': 'narenas:1'})['MALLOC_CONF'] == 'narenas:1'
+
+
+@pytest.mark.parametrize('environ, found, platform', [
+    ({'VHEATIR_ALLOCATOR': 'system'}, 'libjemalloc.so.2', 'linux'),          # opted out
+    ({'LD_PRELOAD': '/usr/lib/libjemalloc.so.2'}, 'libjemalloc.so.2', 'linux'),  # already there
+    ({}, None, 'linux'),                                                     # not installed
+    ({}, 'libjemalloc.2.dylib', 'darwin'),                                   # no LD_PRELOAD there
+])
+def test_jemalloc_environment_leaves_the_process_alone(monkeypatch, environ, found, platform):
+    monkeypatch.setattr(allocator, 'find_jemalloc', lambda: found)
+    monkeypatch.setattr(allocator.sys, 'platform', platform)
+    assert allocator.jemalloc_environment(environ) is None
+
+
+# A child that re-executes itself, then reports its arguments, whether jemalloc is mapped into it,
+# and what it printed before the re-execution (flushed once, not lost or doubled).
+REEXEC = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from vheatir import allocator
+if 'LD_PRELOAD' not in os.environ:
+    print('before', flush=False)
+allocator.reexec_under_jemalloc()
+with open('/proc/self/maps') as maps:
+    print('jemalloc' if 'jemalloc' in maps.read() else 'glibc', *sys.argv[2:])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux') or allocator.find_jemalloc() is None,
+                    reason='needs Linux with jemalloc installed (apt-get install libjemalloc2)')
+@pytest.mark.parametrize('setting, expected', [('', 'jemalloc'), ('system', 'glibc')])
+def test_reexec_under_jemalloc_maps_it_into_the_same_command(setting, expected):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k not in ('LD_PRELOAD', 'MALLOC_CONF')}
+    env['VHEATIR_ALLOCATOR'] = setting
+    proc = subprocess.run([sys.executable, '-c', REEXEC, root, 'a b', "it's"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ['before', f"{expected} a b it's"]

@@ -445,11 +445,19 @@ def test_bench_speed_user_runs_variants_in_turn_and_a_baseline_checkout(monkeypa
     order = []
     monkeypatch.setattr(bench_speed, 'USER_CASES', [('tiny', [(8, 8)], 0)])
     monkeypatch.setattr(bench_speed, 'photo', lambda h, w, seed=0: np.zeros((h, w, 3), np.uint8))
-    monkeypatch.setattr(bench_speed, 'run_child', lambda cmd, threads: order.append(cmd[1]) or (len(order), 2 ** 20))
-    rows = bench_speed.section_user(['baseline', 'torch-bf16'], ['tiny'], 2, str(tmp_path))
+    envs = []
+
+    def run_child(cmd, threads, extra_env=None):
+        order.append(cmd[1])
+        envs.append(extra_env)
+        return len(order), 2 ** 20
+
+    monkeypatch.setattr(bench_speed, 'run_child', run_child)
+    rows = bench_speed.section_user(['baseline', 'torch-bf16', 'glibc'], ['tiny'], 2, str(tmp_path))
     ours = os.path.join(ROOT, 'inference.py')
-    assert order == [str(tmp_path / 'inference.py'), ours] * 2          # alternating, repeat by repeat
-    assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2)]   # best of each
+    assert order == [str(tmp_path / 'inference.py'), ours, ours] * 2          # alternating, repeat by repeat
+    assert envs == [None, None, {'VHEATIR_ALLOCATOR': 'system'}] * 2         # 'glibc' opts out of jemalloc
+    assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2), ('glibc', 3)]
 
 
 def test_bench_speed_merge_keeps_unrun_user_rows_with_the_command_that_measured_them(scripts_importable):
@@ -481,14 +489,15 @@ def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monke
             row('four 0.5 MP (a folder)', 'torch-bf16', 12.0, 2500, 1.92),
             row('four 0.5 MP (a folder)', 'baseline', 20.0, 3500, 1.92),
             row('four 0.5 MP (a folder)', 'onnxruntime', 30.0, 4000, 1.92),
+            row('four 0.5 MP (a folder)', 'glibc', 14.4, 3000, 1.92),
             row('12 MP, one thread', 'torch-bf16', 300.0, 5000, 12.0),
             row('0.5 MP', 'CBM3D', 30.0, 1600)]
     blocks = bench_speed.user_blocks(rows)
     full, compact = blocks['user'].splitlines(), blocks['user_compact'].splitlines()
-    assert full[2] == '| one 0.5 MP photo (800×600) | 10.4 s/MP, 2000 MB | 20.8 s/MP, 3000 MB | 0.50 |  |  |  |'
-    # the folder is 0.60 of before: the goal of one half is missed; the ONNX column is filled where measured
+    assert full[2] == '| one 0.5 MP photo (800×600) | 10.4 s/MP, 2000 MB | 20.8 s/MP, 3000 MB | 0.50 |  |  |  |  |'
+    # the folder is 0.60 of before: the goal of one half is missed; glibc and ONNX columns filled where measured
     assert full[3] == ('| a folder of four 0.5 MP photos | **6.2 s/MP**, 2500 MB | 10.4 s/MP, 3500 MB | **0.60** '
-                       '| ≤ ½ ✗ |  | 15.6 s/MP, 4000 MB |')
+                       '| ≤ ½ ✗ | 7.5 s/MP, 3000 MB |  | 15.6 s/MP, 4000 MB |')
     # 12 MP against the reference: 300 / 559 s is above one half, and 5000 MB is above 4 GB
     assert full[4].startswith('| one 12 MP photo (4000×3000), one thread | **300 s**, 5000 MB | 559 s, 7.3 GB')
     assert '| **0.54** | ≤ ½, ≤ 4 GB ✗ |' in full[4]

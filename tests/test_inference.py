@@ -19,6 +19,7 @@ import yaml
 from basicsr.archs.swinir_arch import SwinIR
 from PIL import Image, ImageOps
 
+import vheatir.allocator
 import vheatir.amp
 from vheatir import api, restore
 from vheatir.api import (CORRELATED_NOISE_GAIN, CORRELATION_RATIO, _condition, _tile_spans, estimate_jpeg_quality,
@@ -421,6 +422,24 @@ def run_cli(*args):
 
 def sha(path):
     return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+
+
+@pytest.mark.skipif(vheatir.allocator.find_jemalloc() is None or not sys.platform.startswith('linux'),
+                    reason='needs Linux with jemalloc installed (apt-get install libjemalloc2)')
+def test_cli_under_jemalloc_writes_what_it_writes_under_glibc(weights, tmp_path):
+    src = tmp_path / 'my photos'
+    src.mkdir()
+    cv2.imwrite(str(src / 'a noisy one.png'), noisy_uint8('rocket', True, 64))
+    outputs = {}
+    for setting in ('', 'system'):   # re-executed under jemalloc, then left on glibc
+        out = tmp_path / f'out {setting or "jemalloc"}'
+        proc = subprocess.run([sys.executable, INFERENCE, '--task', 'denoise', '--input', str(src), '--output',
+                               str(out), '--weights', weights['gray'], '--sigma', '25'], capture_output=True,
+                              text=True, timeout=300, env=dict(CLI_ENV, VHEATIR_ALLOCATOR=setting))
+        assert proc.returncode == 0 and 'Traceback' not in proc.stderr, proc.stderr
+        assert proc.stdout.count('restored 1 of 1 image(s)') == 1, proc.stdout
+        outputs[setting] = sha(out / 'a noisy one.png')
+    assert outputs[''] == outputs['system']
 
 
 def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
