@@ -352,23 +352,39 @@ USER_CASES = [  # (name, photos as (height, width), threads; 0 = all)
 ]
 
 
+# The command runs as the grandchild of this small Python, which times it and reports its peak RSS:
+# a child started straight from this process would report at least this process's own peak, as
+# Linux carries the high-water mark of the parent's memory over fork and exec.
+RUSAGE_CHILD = r"""
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+seconds = time.perf_counter() - start
+with open(sys.argv[1], 'w') as f:
+    f.write(f'{seconds} {usage.ru_maxrss * 1024}')
+sys.exit(os.waitstatus_to_exitcode(status) & 255)
+"""
+
+
 def run_child(cmd: List[str], threads: int, extra_env: Optional[Dict[str, str]] = None) -> Tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of one child process, with ``extra_env`` added to its
-    environment; RuntimeError if it fails."""
+    """Wall seconds and peak RSS (bytes) of one child process running ``cmd``, with ``extra_env``
+    added to its environment; RuntimeError if it fails."""
     import subprocess
+    import tempfile
     env = dict(os.environ, **(extra_env or {}))
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read().decode(errors='replace')
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f'{" ".join(cmd)} failed: {err.strip()[-500:]}')
-    return seconds, usage.ru_maxrss * 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, 'rusage')
+        proc = subprocess.run([sys.executable, '-c', RUSAGE_CHILD, report, *cmd], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors='replace')
+            raise RuntimeError(f'{" ".join(cmd)} failed: {err.strip()[-500:]}')
+        with open(report) as f:
+            seconds, peak = f.read().split()
+    return float(seconds), int(peak)
 
 
 BM3D_CHILD = r"""

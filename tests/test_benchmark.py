@@ -436,6 +436,19 @@ def test_bench_speed_alternate_repeats_short_calls_until_min_total(monkeypatch, 
     assert counts == [4, 4]     # without min_total: the warm-up and ``repeats`` runs
 
 
+def test_bench_speed_run_child_reports_the_childs_own_peak_memory_not_ours(scripts_importable):
+    import bench_speed
+
+    ours = np.ones(400 * 2 ** 20 // 8)   # this process now holds 400 MB more than its child will
+    allocate = 'import numpy, os; a = numpy.ones(int(os.environ["MB"]) * 2 ** 17); print("x")'
+    small = bench_speed.run_child([sys.executable, '-c', allocate], 1, {'MB': '1'})[1]
+    large = bench_speed.run_child([sys.executable, '-c', allocate], 1, {'MB': '600'})[1]
+    assert small < 200 * 2 ** 20 and large >= 600 * 2 ** 20, (small, large)
+    assert ours.sum() > 0
+    with pytest.raises(RuntimeError, match='boom'):
+        bench_speed.run_child([sys.executable, '-c', 'import sys; sys.exit("boom")'], 1)
+
+
 def test_bench_speed_user_runs_variants_in_turn_and_a_baseline_checkout(monkeypatch, tmp_path, scripts_importable):
     import bench_speed
 

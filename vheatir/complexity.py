@@ -11,7 +11,6 @@ from typing import Callable, Optional
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from .archs.heat_ops import resolve_dct_impl
 from .archs.vheatir_arch import HeatConduction
@@ -49,6 +48,8 @@ def flops_of(module: nn.Module, run: Callable[[], object]) -> float:
 
     hooks = [m.register_forward_pre_hook(add_fft) for m in module.modules() if isinstance(m, HeatConduction)]
     try:
+        # Imported here: it pulls in triton, 0.15-0.25 s that inference.py (via count_params) need not pay.
+        from torch.utils.flop_counter import FlopCounterMode
         with torch.no_grad(), FlopCounterMode(display=False) as counter:  # its hooks reject inference_mode
             run()
     finally:
