@@ -6,7 +6,8 @@
 Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   op   HeatBlock vs basicsr's SwinTransformerBlock: forward and forward+backward, fp32 and bf16.
   net  vHeatIR-S (colour) vs basicsr's SwinIR at about the same parameter count, inference.
-  dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft, and what dct_impl='auto' picks.
+  dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft vs ducc0 (when installed), and what
+       dct_impl='auto' picks.
   step  one gray training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) of vHeatIR-S with
        the cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft, and of SwinIR-S
        (the same-budget baseline): patches per second, and what dct_impl='auto' picks.
@@ -53,7 +54,7 @@ from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.docblocks import rewrite_files  # noqa: E402
 from vheatir.complexity import count_flops, count_params, flops_of  # noqa: E402
 from basicsr.archs.swinir_arch import SwinIR, SwinTransformerBlock  # noqa: E402
-from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, idct2  # noqa: E402
+from vheatir.archs.heat_ops import FrequencyValueEmbedding, choose_dct_impl, dct2, ducc0_module, idct2  # noqa: E402
 from vheatir.archs.vheatir_arch import HeatBlock, VHeatIR  # noqa: E402
 from vheatir.archs.window_pad import forward_padded  # noqa: E402
 
@@ -207,7 +208,7 @@ def section_net(sizes: List[int], repeats: int) -> List[dict]:
     return rows
 
 
-DCT_PATHS = ('matrix', 'fft', 'scipy')
+DCT_PATHS = ('matrix', 'fft', 'scipy') + (('ducc',) if ducc0_module() is not None else ())
 
 
 def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[dict]:
@@ -799,7 +800,7 @@ def main() -> int:
     cols = {'tile': ['image', 'dtype', 'tile', 'seconds', 's_per_mp', 'vs_whole'],
             'peers': ['model', 'engine', 'params', 'weights', 's_per_mp', 'psnr', 'psnr_source'],
             'user': ['case', 'variant', 'threads', 'megapixels', 'seconds', 's_per_mp', 'peak_mb'],
-            'dct': ['batch', 'h', 'w', 'c', 'matrix_s', 'fft_s', 'scipy_s', 'auto', 'auto_vs_best'],
+            'dct': ['batch', 'h', 'w', 'c', *[f'{k}_s' for k in DCT_PATHS], 'auto', 'auto_vs_best'],
             'op': ['size', 'mode', 'dtype', 'heat_s', 'swin_s', 'speedup', 'heat_mb', 'swin_mb', 'mem_ratio'],
             'malloc': ['size', 'malloc', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb',
                        'vheatir_maps'],

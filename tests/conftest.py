@@ -22,3 +22,12 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _ducc_param():
+    from vheatir.archs.heat_ops import ducc0_module
+    return pytest.param('ducc', marks=pytest.mark.skipif(ducc0_module() is None, reason='ducc0 is not installed'))
+
+
+# dct_impl 'ducc' as a test parameter, skipped where the optional ducc0 package is missing.
+DUCC = _ducc_param()

@@ -6,11 +6,15 @@ import pytest
 import scipy.fft
 import torch
 
+from conftest import DUCC
+from vheatir.archs import heat_ops
 from vheatir.archs.heat_ops import (MAX_DECAY_EXPONENT, Diffusivity, FrequencyValueEmbedding, choose_dct_impl,
-                                    dct2, frequency_weights, heat_conduct, heat_decay, idct2, sample_frequency_grid)
+                                    dct2, ducc0_module, frequency_weights, heat_conduct, heat_decay, idct2,
+                                    sample_frequency_grid)
 
 SIZES = [(1, 1), (1, 9), (9, 1), (8, 8), (7, 7), (13, 7), (31, 17), (48, 64), (97, 131)]
-IMPLS = ['matrix', 'fft', 'scipy']
+CPU_IMPLS = ['scipy', DUCC]   # the native DCT kernels, wrapped as autograd functions
+IMPLS = ['matrix', 'fft', *CPU_IMPLS]
 
 
 @pytest.mark.parametrize('h,w', SIZES)
@@ -25,7 +29,7 @@ def test_dct_matches_scipy(h, w, impl):
 
 
 @pytest.mark.parametrize('h,w', [(5, 11), (32, 48), (64, 64)])
-@pytest.mark.parametrize('impl', ['fft', 'scipy'])
+@pytest.mark.parametrize('impl', ['fft', *CPU_IMPLS])
 def test_fast_paths_agree_with_matrix(h, w, impl):
     x = torch.randn(1, h, w, 4)
     assert torch.allclose(dct2(x, 'matrix'), dct2(x, impl), atol=1e-5)
@@ -37,19 +41,30 @@ def test_auto_choice_per_size_and_device():
     cpu, cuda = torch.device('cpu'), torch.device('cuda')
     assert choose_dct_impl((16, 48, 48, 48), cpu) == 'matrix'     # a training batch
     assert choose_dct_impl((1, 96, 96, 48), cpu) == 'matrix'
-    assert choose_dct_impl((1, 128, 128, 48), cpu) == 'scipy'
-    assert choose_dct_impl((1, 3000, 4000, 48), cpu) == 'scipy'
+    native = 'ducc' if ducc0_module() is not None else 'scipy'
+    assert choose_dct_impl((1, 128, 128, 48), cpu) == native
+    assert choose_dct_impl((1, 3000, 4000, 48), cpu) == native
     assert choose_dct_impl((1, 256, 256, 48), cuda) == 'matrix'
     assert choose_dct_impl((1, 2048, 1024, 48), cuda) == 'fft'
 
 
-def test_scipy_path_accepts_strided_input_and_bf16():
+def test_without_ducc0_auto_takes_pocketfft_and_ducc_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(heat_ops, 'ducc0_module', lambda: None)
+    assert choose_dct_impl((1, 128, 128, 48)) == 'scipy'
+    x = torch.randn(1, 100, 100, 2)
+    assert torch.allclose(dct2(x), dct2(x, 'matrix'), atol=1e-5)
+    with pytest.raises(ImportError, match='pip install ducc0'):
+        dct2(x, 'ducc')
+
+
+@pytest.mark.parametrize('impl', CPU_IMPLS)
+def test_cpu_paths_accept_strided_input_and_bf16(impl):
     # The HCO feeds a channel slice of a wider tensor (non-contiguous) and, under autocast, bf16.
     wide = torch.randn(2, 9, 14, 8)
     x = wide[..., :4]
     assert not x.is_contiguous()
-    assert torch.allclose(dct2(x, 'scipy'), dct2(x.contiguous(), 'matrix'), atol=1e-5)
-    y = dct2(x.bfloat16(), 'scipy')
+    assert torch.allclose(dct2(x, impl), dct2(x.contiguous(), 'matrix'), atol=1e-5)
+    y = dct2(x.bfloat16(), impl)
     assert y.dtype == torch.float32
     assert torch.allclose(y, dct2(x.bfloat16().float(), 'matrix'), atol=1e-5)
 
@@ -239,17 +254,18 @@ def test_dct_amp_follows_autocast_only():
     torch.testing.assert_close(y_amp, y_net, atol=2e-2, rtol=0)
 
 
+@pytest.mark.parametrize('impl', CPU_IMPLS)
 @pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
-def test_inference_mode_transforms_in_own_buffers(dtype):
-    """Under inference mode pocketfft overwrites temporaries of its own: the caller's tensor is
-    left as it was and the result equals the graph-keeping path's."""
+def test_inference_mode_transforms_in_own_buffers(dtype, impl):
+    """Under inference mode the native DCTs overwrite temporaries of their own: the caller's tensor
+    is left as it was and the result equals the graph-keeping path's."""
     x = torch.randn(2, 13, 17, 5).to(dtype)
     k = torch.rand(13, 17, 5) * 20
     before = x.clone()
-    ref = heat_conduct(x, k, 'scipy')
+    ref = heat_conduct(x, k, impl)
     with torch.inference_mode():
-        got, spectrum = heat_conduct(x, k, 'scipy'), dct2(x, 'scipy')
-        back = idct2(spectrum, 'scipy')
+        got, spectrum = heat_conduct(x, k, impl), dct2(x, impl)
+        back = idct2(spectrum, impl)
     assert torch.equal(x, before)
     assert torch.equal(got, ref)
-    assert torch.equal(spectrum, dct2(x, 'scipy')) and torch.allclose(back, x.float(), atol=1e-5)
+    assert torch.equal(spectrum, dct2(x, impl)) and torch.allclose(back, x.float(), atol=1e-5)

@@ -7,6 +7,7 @@ import torch
 from basicsr.utils.registry import ARCH_REGISTRY
 
 import vheatir
+from conftest import DUCC
 from vheatir.archs.vheatir_arch import VHeatIR
 
 
@@ -18,7 +19,7 @@ def tiny(**kw):
 
 
 @pytest.mark.parametrize('shape', [(1, 1, 1, 1), (2, 1, 7, 5), (1, 1, 16, 16), (1, 1, 33, 20)])
-@pytest.mark.parametrize('impl', ['matrix', 'fft', 'scipy'])
+@pytest.mark.parametrize('impl', ['matrix', 'fft', 'scipy', DUCC])
 def test_any_size_gray(shape, impl):
     net = tiny(dct_impl=impl)
     x = torch.rand(shape)
@@ -61,7 +62,7 @@ def test_fve_is_resolution_agnostic():
     assert all(96 not in p.shape and 97 not in p.shape for p in net.parameters())
 
 
-@pytest.mark.parametrize('impl', ['fft', 'scipy'])
+@pytest.mark.parametrize('impl', ['fft', 'scipy', DUCC])
 def test_fast_dct_networks_agree_with_matrix(impl):
     # Same outputs and same parameter gradients: every DCT path trains the same network.
     x, c = torch.rand(2, 1, 21, 30), torch.tensor([[0.2], [0.5]])

@@ -135,7 +135,7 @@ class VHeatIR(nn.Module):
         cond_chans: 0, or the number of conditioning values (e.g. 1 for sigma/255
             or quality/100) fed as constant maps beside the image.
         fve_grid: side of the FVE lattice over normalised frequency.
-        dct_impl: 'auto' (fastest for the size and device), 'matrix', 'fft' or 'scipy' (CPU).
+        dct_impl: 'auto' (fastest for the size and device), 'matrix', 'fft', 'scipy' or 'ducc' (CPU).
         k_param: how the diffusivity k is parametrised, 'softplus' or 'log'
             (see :class:`~vheatir.archs.heat_ops.Diffusivity`).
         dct_amp: under autocast, run the cosine-matrix DCT in the autocast dtype instead of
