@@ -102,7 +102,7 @@ def test_exported_graph_is_dynamic(weights):
 
     net, _ = load_network(weights['gray'])
     engine = onnx_engine.OnnxNet(path, threads=1)
-    for b, h, w in ((1, 1, 1), (3, 8, 5), (1, 130, 9)):  # 130 > MATRIX_MAX_SIDE: torch takes scipy there
+    for b, h, w in ((1, 1, 1), (3, 8, 5), (1, 130, 9)):  # 130 px: torch takes ducc0 or pocketfft there
         x, cond = torch.rand(b, 1, h, w), torch.rand(b, 1)
         with torch.inference_mode():
             assert (engine(x, cond) - net(x, cond)).abs().max().item() < TOLERANCE

@@ -253,27 +253,27 @@ def _dct2_cpu(impl: str, x: Tensor, inverse: bool, overwrite: bool = False) -> T
 
 # ------------------------------------------------------------------- public API
 # On the CPU, cosine matrices win for small sides (one BLAS call; O(H + W) flops per value is cheap
-# there) and pocketfft beyond: in the dct table one image crosses over between 96 and 128 px sides.
-# Batches of small patches stay on the matrices: alone, pocketfft transforms 16 patches of 48 x 48
-# 1.3x faster, but inside a training step (bench_speed.py --sections step) it was slower, probably
-# its worker threads competing with torch's.
-MATRIX_MAX_SIDE = 96
+# there) and the native DCT kernels beyond. In the dct table one image crosses over between 48 and
+# 64 px sides with ducc0 and between 96 and 128 px with pocketfft; a training batch of 16 patches
+# of 48 x 48 takes as long by the matrices as by ducc0. Training batches stay on the matrices:
+# alone, pocketfft transforms 16 patches of 48 x 48 1.3x faster, but inside a training step
+# (bench_speed.py --sections step) it was slower, probably its worker threads competing with torch's.
+MATRIX_MAX_SIDE = {'ducc': 48, 'scipy': 96}
 
 
 def choose_dct_impl(shape: Sequence[int], device: torch.device = torch.device('cpu')) -> str:
     """Pick the fastest DCT for a (B, H, W, C) tensor on ``device``.
 
-    CPU: cosine matrices for sides up to ``MATRIX_MAX_SIDE`` px (training patches), beyond
-    them ducc0 where it is installed (2.3-3.5x faster than pocketfft from 96 px to 800 px sides),
-    else scipy's pocketfft. Other devices: cosine-matrix multiplies run at BLAS speed
-    up to about 768 px sides, beyond which the O(log n) FFT path wins. The measured
-    tables are in docs/bench_speed.json (sections ``dct`` and ``step``).
+    CPU: ducc0 where it is installed (1.8-3.5x faster than pocketfft from 128 px sides on), else
+    scipy's pocketfft, except for sides up to ``MATRIX_MAX_SIDE`` px of that path (training
+    patches), where the cosine matrices are as fast or faster. Other devices: cosine-matrix
+    multiplies run at BLAS speed up to about 768 px sides, beyond which the O(log n) FFT path wins.
+    The measured tables are in docs/bench_speed.json (sections ``dct`` and ``step``).
     """
     _, h, w, _ = shape
     if torch.device(device).type == 'cpu':
-        if max(h, w) <= MATRIX_MAX_SIDE:
-            return 'matrix'
-        return 'ducc' if ducc0_module() is not None else 'scipy'
+        native = 'ducc' if ducc0_module() is not None else 'scipy'
+        return 'matrix' if max(h, w) <= MATRIX_MAX_SIDE[native] else native
     return 'matrix' if max(h, w) <= 768 else 'fft'
 
 
