@@ -484,12 +484,15 @@ def _user_cell(row: dict, bold: bool = False) -> str:
 def user_blocks(rows: List[dict]) -> Dict[str, str]:
     """The user section as Markdown: ``user`` (docs/speed.md: a row per case, the default
     torch-bf16 command against 'before' with the issue's goal, then the other variants; CBM3D
-    below) and ``user_compact`` (README: the default command's time and peak memory per case)."""
+    below) and ``user_compact`` (README: the default command's time and peak memory per case, and
+    the s/MP of fp32 and ONNX Runtime)."""
     by = {(r['case'], r['variant']): r for r in rows}
     cases = [name for name, _, _ in USER_CASES if (name, 'torch-bf16') in by]
     head = ['input', 'default (bf16)', 'before', 'ratio', 'goal'] + [title for _, title in USER_OTHER_VARIANTS]
     full = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    compact = ['| input | time | peak memory |', '|---|---|---|']
+    compact_variants = [(v, title) for v, title in USER_OTHER_VARIANTS if v != 'glibc']
+    compact_head = ['input', 'default (bf16)', *[title for _, title in compact_variants], 'peak memory (default)']
+    compact = ['| ' + ' | '.join(compact_head) + ' |', '|' + '---|' * len(compact_head)]
     for case in cases:
         ours = by[(case, 'torch-bf16')]
         before = by.get((case, 'baseline'))
@@ -507,14 +510,15 @@ def user_blocks(rows: List[dict]) -> Dict[str, str]:
         others = [_user_cell(by[(case, v)]) if (case, v) in by else '' for v, _ in USER_OTHER_VARIANTS]
         full.append('| ' + ' | '.join([USER_LABELS[case], _user_cell(ours, bold), before_cell, ratio_cell,
                                        goal_cell, *others]) + ' |')
-        compact.append(f"| {USER_LABELS[case]} | {_seconds(ours['seconds'])} ({ours['s_per_mp']:.1f} s/MP) | "
-                       f"{ours['peak_mb'] / 1024:.1f} GB |")
+        other_rates = [f"{by[(case, v)]['s_per_mp']:.1f} s/MP" if (case, v) in by else '' for v, _ in compact_variants]
+        compact.append(' | '.join(['', USER_LABELS[case], f"{_seconds(ours['seconds'])} ({ours['s_per_mp']:.1f} s/MP)",
+                                   *other_rates, f"{ours['peak_mb'] / 1024:.1f} GB", '']).strip())
     cbm3d = by.get(('0.5 MP', 'CBM3D'))
     if cbm3d:
         full += ['', f"CBM3D (PyPI `bm3d`) on the 0.5 MP photo: {cbm3d['seconds']:.1f} s "
                      f"({cbm3d['s_per_mp']:.0f} s/MP), {cbm3d['peak_mb']:.0f} MB."]
-        compact.append(f"| CBM3D, one 0.5 MP photo | {_seconds(cbm3d['seconds'])} ({cbm3d['s_per_mp']:.0f} s/MP) | "
-                       f"{cbm3d['peak_mb'] / 1024:.1f} GB |")
+        compact.append(' | '.join(['', 'CBM3D, one 0.5 MP photo', f"{_seconds(cbm3d['seconds'])} ({cbm3d['s_per_mp']:.0f} s/MP)",
+                                   *[''] * len(compact_variants), f"{cbm3d['peak_mb'] / 1024:.1f} GB", '']).strip())
     return {'user': '\n'.join(full), 'user_compact': '\n'.join(compact)}
 
 

@@ -515,9 +515,12 @@ def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monke
     assert full[4].startswith('| one 12 MP photo (4000×3000), one thread | **300 s**, 5000 MB | 559 s, 7.3 GB')
     assert '| **0.54** | ≤ ½, ≤ 4 GB ✗ |' in full[4]
     assert full[-1].startswith('CBM3D (PyPI `bm3d`) on the 0.5 MP photo: 30.0 s')
-    assert compact[2] == '| one 0.5 MP photo (800×600) | 5.0 s (10.4 s/MP) | 2.0 GB |'
-    assert compact[4] == '| one 12 MP photo (4000×3000), one thread | 300 s (25.0 s/MP) | 4.9 GB |'
-    assert len(compact) == 6 and 'CBM3D' in compact[-1]
+    # README: the default's time and peak, and the other engines' and dtypes' s/MP where measured
+    assert compact[0] == '| input | default (bf16) | `--amp fp32` | `--engine onnxruntime` | peak memory (default) |'
+    assert compact[2] == '| one 0.5 MP photo (800×600) | 5.0 s (10.4 s/MP) |  |  | 2.0 GB |'
+    assert compact[3] == '| a folder of four 0.5 MP photos | 12.0 s (6.2 s/MP) |  | 15.6 s/MP | 2.4 GB |'
+    assert compact[4] == '| one 12 MP photo (4000×3000), one thread | 300 s (25.0 s/MP) |  |  | 4.9 GB |'
+    assert len(compact) == 6 and compact[-1] == '| CBM3D, one 0.5 MP photo | 30.0 s (62 s/MP) |  |  | 1.6 GB |'
 
     # The command line: only the blocks, from the JSON, into both files; a file without its block is an error.
     out = tmp_path / 'speed.json'
