@@ -37,8 +37,9 @@ def test_fast_paths_agree_with_matrix(h, w, impl):
     assert dct2(x, 'auto').shape == x.shape
 
 
-def test_auto_choice_per_size_and_device():
+def test_auto_choice_per_size_device_and_threads(monkeypatch):
     cpu, cuda = torch.device('cpu'), torch.device('cuda')
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 2)
     assert choose_dct_impl((16, 48, 48, 48), cpu) == 'matrix'     # a training batch
     native = 'ducc' if ducc0_module() is not None else 'scipy'
     assert choose_dct_impl((1, 96, 96, 48), cpu) == ('ducc' if native == 'ducc' else 'matrix')
@@ -46,11 +47,14 @@ def test_auto_choice_per_size_and_device():
     assert choose_dct_impl((1, 3000, 4000, 48), cpu) == native
     assert choose_dct_impl((1, 256, 256, 48), cuda) == 'matrix'
     assert choose_dct_impl((1, 2048, 1024, 48), cuda) == 'fft'
+    monkeypatch.setattr(torch, 'get_num_threads', lambda: 1)    # one thread: ducc0 even for the batch
+    assert choose_dct_impl((16, 48, 48, 48), cpu) == ('ducc' if native == 'ducc' else 'matrix')
 
 
 def test_without_ducc0_auto_takes_pocketfft_and_ducc_says_what_to_install(monkeypatch):
     monkeypatch.setattr(heat_ops, 'ducc0_module', lambda: None)
     assert choose_dct_impl((1, 96, 96, 48)) == 'matrix'
+    assert choose_dct_impl((16, 48, 48, 48)) == 'matrix'
     assert choose_dct_impl((1, 128, 128, 48)) == 'scipy'
     x = torch.randn(1, 100, 100, 2)
     assert torch.allclose(dct2(x), dct2(x, 'matrix'), atol=1e-5)

@@ -253,27 +253,31 @@ def _dct2_cpu(impl: str, x: Tensor, inverse: bool, overwrite: bool = False) -> T
 
 # ------------------------------------------------------------------- public API
 # On the CPU, cosine matrices win for small sides (one BLAS call; O(H + W) flops per value is cheap
-# there) and the native DCT kernels beyond. In the dct table one image crosses over between 48 and
-# 64 px sides with ducc0 and between 96 and 128 px with pocketfft; a training batch of 16 patches
-# of 48 x 48 takes as long by the matrices as by ducc0. Training batches stay on the matrices:
-# alone, pocketfft transforms 16 patches of 48 x 48 1.3x faster, but inside a training step
-# (bench_speed.py --sections step) it was slower, probably its worker threads competing with torch's.
-MATRIX_MAX_SIDE = {'ducc': 48, 'scipy': 96}
+# there) and the native DCT kernels beyond. With pocketfft one image crosses over between 96 and
+# 128 px sides in the dct table; batches of small patches stay on the matrices: alone, pocketfft
+# transforms 16 patches of 48 x 48 1.3x faster, but inside a training step (bench_speed.py
+# --sections step) it was slower, probably its worker threads competing with torch's. ducc0 beats
+# the matrices from 64 px sides, and at 48 px in a one-thread training step (16 gray patches: 611-641
+# against 694-726 ms per step); on two threads the matrices were 3-9% faster there.
+MATRIX_MAX_SIDE = 96
+DUCC_MATRIX_MAX_SIDE = 48
 
 
 def choose_dct_impl(shape: Sequence[int], device: torch.device = torch.device('cpu')) -> str:
-    """Pick the fastest DCT for a (B, H, W, C) tensor on ``device``.
+    """Pick the fastest DCT for a (B, H, W, C) tensor on ``device`` with torch's current threads.
 
-    CPU: ducc0 where it is installed (1.8-3.5x faster than pocketfft from 128 px sides on), else
-    scipy's pocketfft, except for sides up to ``MATRIX_MAX_SIDE`` px of that path (training
-    patches), where the cosine matrices are as fast or faster. Other devices: cosine-matrix
-    multiplies run at BLAS speed up to about 768 px sides, beyond which the O(log n) FFT path wins.
-    The measured tables are in docs/bench_speed.json (sections ``dct`` and ``step``).
+    CPU with ducc0 installed: ducc0 (1.8-3.5x faster than pocketfft from 128 px sides on), but the
+    cosine matrices for sides up to ``DUCC_MATRIX_MAX_SIDE`` px on more than one thread (training
+    patches). CPU without it: the matrices up to ``MATRIX_MAX_SIDE`` px, scipy's pocketfft beyond.
+    Other devices: cosine-matrix multiplies run at BLAS speed up to about 768 px sides, beyond
+    which the O(log n) FFT path wins. The measured tables are in docs/bench_speed.json (sections
+    ``dct`` and ``step``) and docs/speed.md.
     """
     _, h, w, _ = shape
     if torch.device(device).type == 'cpu':
-        native = 'ducc' if ducc0_module() is not None else 'scipy'
-        return 'matrix' if max(h, w) <= MATRIX_MAX_SIDE[native] else native
+        if ducc0_module() is None:
+            return 'matrix' if max(h, w) <= MATRIX_MAX_SIDE else 'scipy'
+        return 'matrix' if max(h, w) <= DUCC_MATRIX_MAX_SIDE and torch.get_num_threads() > 1 else 'ducc'
     return 'matrix' if max(h, w) <= 768 else 'fft'
 
 
@@ -291,7 +295,7 @@ def resolve_dct_impl(impl: str, x: Tensor) -> str:
 
 
 def _transform(x: Tensor, impl: str, inverse: bool, dtype: torch.dtype, own: bool = False) -> Tensor:
-    """The DCT of x by ``impl``; ``own``: x is a temporary the scipy path may overwrite (under
+    """The DCT of x by ``impl``; ``own``: x is a temporary the CPU paths may overwrite (under
     inference mode; elsewhere it is ignored)."""
     impl = resolve_dct_impl(impl, x)
     if impl in _CPU_DCT2 and torch.is_inference_mode_enabled():
