@@ -231,15 +231,15 @@ def section_dct(sizes: List[Tuple[int, int, int, int]], repeats: int) -> List[di
     return rows
 
 
-STEP_NAMES = ('matrix', 'matrix_bf16', 'scipy', 'swinir')
+STEP_NAMES = ('matrix', 'matrix_bf16', *DCT_PATHS[2:], 'swinir')
 
 
 def step_networks() -> Dict[str, nn.Module]:
     """The training-step contenders (gray, in training mode): vHeatIR-S with each DCT path and SwinIR-S."""
     def heat(**kwargs) -> nn.Module:
         return VHeatIR(in_chans=1, embed_dim=48, depths=[3, 3, 3, 3], mlp_ratio=2, cond_chans=1, **kwargs)
-    nets = (heat(dct_impl='matrix'), heat(dct_impl='matrix', dct_amp=True), heat(dct_impl='scipy'),
-            swinir_like(in_chans=1).train())
+    nets = (heat(dct_impl='matrix'), heat(dct_impl='matrix', dct_amp=True),
+            *[heat(dct_impl=impl) for impl in DCT_PATHS[2:]], swinir_like(in_chans=1).train())
     return dict(zip(STEP_NAMES, nets))
 
 
@@ -259,7 +259,7 @@ def section_step(repeats: int) -> List[dict]:
             opt.step()
         steps.append(step)
     times = dict(zip(nets, alternate(steps, repeats)))
-    row = dict(patch=48, batch=16, dtype='bf16', auto=choose_dct_impl((16, 48, 48, 48)),
+    row = dict(patch=48, batch=16, dtype='bf16', threads=torch.get_num_threads(), auto=choose_dct_impl((16, 48, 48, 48)),
                **{f'{k}_s': t for k, t in times.items()}, **{f'{k}_patches_per_s': 16 / t for k, t in times.items()})
     print('step 16x48² bf16 autocast: ' + ', '.join(f'{k} {16 / t:.1f} patches/s' for k, t in times.items()) +
           f", auto = {row['auto']}", flush=True)
@@ -809,7 +809,7 @@ def main() -> int:
             'malloc': ['size', 'malloc', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb',
                        'vheatir_maps'],
             'net': ['size', 'dtype', 'vheatir_s', 'swinir_s', 'speedup', 'vheatir_mb', 'swinir_mb'],
-            'step': ['patch', 'batch', 'dtype', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
+            'step': ['patch', 'batch', 'dtype', 'threads', *[f'{k}_patches_per_s' for k in STEP_NAMES], 'auto'],
             'flop_ratio': ['level', 'size', 'heat_gflop', 'swin_gflop', 'flop_ratio'],
             'flops': ['size', 'dtype', 'gflop', 'seconds', 'gflops_per_s', 'matmul_peak', 'fraction_of_peak']}
     env = dict(torch=torch.__version__, threads=torch.get_num_threads(), cpu=platform.processor() or platform.machine(),

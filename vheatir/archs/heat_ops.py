@@ -257,8 +257,8 @@ def _dct2_cpu(impl: str, x: Tensor, inverse: bool, overwrite: bool = False) -> T
 # 128 px sides in the dct table; batches of small patches stay on the matrices: alone, pocketfft
 # transforms 16 patches of 48 x 48 1.3x faster, but inside a training step (bench_speed.py
 # --sections step) it was slower, probably its worker threads competing with torch's. ducc0 beats
-# the matrices from 64 px sides, and at 48 px in a one-thread training step (16 gray patches: 611-641
-# against 694-726 ms per step); on two threads the matrices were 3-9% faster there.
+# the matrices from 64 px sides, and at 48 px in a one-thread training step (16 gray patches: 25.4
+# against 22.3 patches/s); on two threads the matrices were faster there (34.8 against 33.1).
 MATRIX_MAX_SIDE = 96
 DUCC_MATRIX_MAX_SIDE = 48
 
