@@ -9,7 +9,7 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   dct  DCT-II + inverse: cosine matrices vs torch FFT vs pocketfft vs ducc0 (when installed), and what
        dct_impl='auto' picks.
   step  one gray training step (48 x 48 patches, batch 16, bf16 autocast, L1, Adam) of vHeatIR-S with
-       the cosine-matrix DCT in float32, the same in bf16 (dct_amp), and pocketfft, and of SwinIR-S
+       the cosine-matrix DCT in float32, the same in bf16 (dct_amp), pocketfft and ducc0, and of SwinIR-S
        (the same-budget baseline): patches per second, and what dct_impl='auto' picks.
   flops  achieved GFLOP/s of the vHeatIR-S forward against this machine's matmul peak.
   flop_ratio  FLOPs of each side of the op (``--sizes``) and net (``--flops-sizes``) comparisons,
@@ -511,14 +511,14 @@ def user_blocks(rows: List[dict]) -> Dict[str, str]:
         full.append('| ' + ' | '.join([USER_LABELS[case], _user_cell(ours, bold), before_cell, ratio_cell,
                                        goal_cell, *others]) + ' |')
         other_rates = [f"{by[(case, v)]['s_per_mp']:.1f} s/MP" if (case, v) in by else '' for v, _ in compact_variants]
-        compact.append(' | '.join(['', USER_LABELS[case], f"{_seconds(ours['seconds'])} ({ours['s_per_mp']:.1f} s/MP)",
-                                   *other_rates, f"{ours['peak_mb'] / 1024:.1f} GB", '']).strip())
+        compact.append('| ' + ' | '.join([USER_LABELS[case], f"{_seconds(ours['seconds'])} ({ours['s_per_mp']:.1f} s/MP)",
+                                          *other_rates, f"{ours['peak_mb'] / 1024:.1f} GB"]) + ' |')
     cbm3d = by.get(('0.5 MP', 'CBM3D'))
     if cbm3d:
         full += ['', f"CBM3D (PyPI `bm3d`) on the 0.5 MP photo: {cbm3d['seconds']:.1f} s "
                      f"({cbm3d['s_per_mp']:.0f} s/MP), {cbm3d['peak_mb']:.0f} MB."]
-        compact.append(' | '.join(['', 'CBM3D, one 0.5 MP photo', f"{_seconds(cbm3d['seconds'])} ({cbm3d['s_per_mp']:.0f} s/MP)",
-                                   *[''] * len(compact_variants), f"{cbm3d['peak_mb'] / 1024:.1f} GB", '']).strip())
+        compact.append('| ' + ' | '.join(['CBM3D, one 0.5 MP photo', f"{_seconds(cbm3d['seconds'])} ({cbm3d['s_per_mp']:.0f} s/MP)",
+                                          *[''] * len(compact_variants), f"{cbm3d['peak_mb'] / 1024:.1f} GB"]) + ' |')
     return {'user': '\n'.join(full), 'user_compact': '\n'.join(compact)}
 
 
