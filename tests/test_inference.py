@@ -29,8 +29,8 @@ from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
 from vheatir.data.samples import sample_image
 from vheatir.imageio import read_image
-from vheatir.weights import (FORMAT, default_weights, export_weights, load_network, read_manifest, update_manifest,
-                             warm_start_params)
+from vheatir.weights import (FORMAT, deepen_params, default_weights, export_weights, load_network, read_manifest,
+                             update_manifest, warm_start_params)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -182,6 +182,32 @@ def test_warm_start_gray_to_colour_keeps_the_function_on_gray_images(weights):
         torch.testing.assert_close(out3[:, c:c + 1], out1, atol=1e-5, rtol=0)
     back = warm_start_params(weights['color'], 1)  # and the reverse direction builds a loadable gray net
     VHeatIR(in_chans=1, **TINY).load_state_dict(back, strict=True)
+
+
+def test_deepen_keeps_the_function_and_the_new_blocks_learn(weights, tmp_path):
+    net, info = load_network(weights['jpeg_gray'])
+    deeper_depths = [d + 1 for d in info['network_g']['depths']]
+    deeper = VHeatIR(**{**info['network_g'], 'depths': deeper_depths})
+    deeper.load_state_dict(deepen_params(weights['jpeg_gray'], deeper_depths), strict=True)
+    x, cond = torch.rand(2, 1, 21, 26), torch.tensor([[0.1], [0.7]])
+    with torch.no_grad():
+        torch.testing.assert_close(deeper(x, cond), net(x, cond), atol=1e-5, rtol=0)
+    deeper(x, cond).square().mean().backward()   # zero output projections still get a gradient
+    assert deeper.groups[0].blocks[-1].hco.out_proj.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match='at least as deep'):
+        deepen_params(weights['jpeg_gray'], [0] * len(deeper_depths))
+    # The script composes it with the colour warm start and names a bad --depths in one line.
+    out = tmp_path / 'deep.pth'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'warm_start.py'), '--weights', weights['gray'], '--in-chans', '3',
+                           '--depths', ','.join(map(str, deeper_depths)), '--out', str(out)],
+                          capture_output=True, text=True, env=CLI_ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    VHeatIR(**{**info['network_g'], 'in_chans': 3, 'depths': deeper_depths}).load_state_dict(
+        torch.load(out, weights_only=True)['params'], strict=True)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'warm_start.py'), '--weights', weights['gray'], '--depths', '4,x',
+                           '--out', str(tmp_path / 'bad.pth')], capture_output=True, text=True, env=CLI_ENV, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1 and '--depths' in proc.stderr
+    assert not (tmp_path / 'bad.pth').exists()
 
 
 TINY_SWINIR = {'upscale': 1, 'in_chans': 1, 'img_size': 16, 'window_size': 8, 'img_range': 1.0, 'depths': [1],

@@ -281,3 +281,37 @@ def warm_start_params(path: str, in_chans: int) -> Dict[str, torch.Tensor]:
         tail = params[name].mean(dim=0, keepdim=True)
         params[name] = tail.expand(in_chans, *tail.shape[1:]).contiguous()
     return params
+
+
+def deepen_params(path: str, depths: List[int], params: Optional[Dict[str, torch.Tensor]] = None,
+                  seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Float32 state dict of the VHeatIR in weights file ``path`` with ``depths`` blocks per group.
+
+    Each group keeps its blocks and gets new ones appended after them (before the group's
+    conv). A new block is a pre-norm residual block whose two output projections (the HCO's
+    ``out_proj`` and the MLP's last Linear) are zero, so it adds nothing: the deeper network
+    computes the same function as the stored one, and training grows the new blocks from
+    there. Their other parameters take VHeatIR's initialisation under ``torch.manual_seed(seed)``.
+    ``params`` (default: the file's) lets this follow :func:`warm_start_params`. The result loads
+    with ``strict=True`` into ``VHeatIR(**{**network_g, 'depths': depths})``.
+    """
+    blob = read_weights(path)
+    if blob.get('arch', DEFAULT_ARCH) != DEFAULT_ARCH:
+        raise ValueError(f'{path}: only {DEFAULT_ARCH} weights can be deepened, not {blob["arch"]!r}')
+    old = list(blob['network_g'].get('depths', ()))
+    depths = [int(d) for d in depths]
+    if len(depths) != len(old) or any(n < o for n, o in zip(depths, old)):
+        raise ValueError(f'{path}: depths {depths} must keep its {len(old)} groups, each at least as deep as {old}')
+    if params is None:
+        params = {k: v.float() for k, v in blob['params'].items()}
+    torch.manual_seed(seed)
+    deeper = arch_class(DEFAULT_ARCH)(**{**blob['network_g'], 'depths': depths}).state_dict()
+    for g, (o, n) in enumerate(zip(old, depths)):
+        for b in range(o, n):
+            for name in ('hco.out_proj.weight', 'hco.out_proj.bias', 'mlp.2.weight', 'mlp.2.bias'):
+                deeper[f'groups.{g}.blocks.{b}.{name}'].zero_()
+    missing = set(params) - set(deeper)
+    if missing:
+        raise ValueError(f'{path}: parameters {sorted(missing)[:3]} have no place in the deeper network')
+    deeper.update(params)
+    return deeper
