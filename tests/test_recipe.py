@@ -15,8 +15,9 @@ from vheatir.archs.heat_ops import Diffusivity
 from vheatir.archs.vheatir_arch import VHeatIR
 from vheatir.benchmark import make_pair
 from vheatir.compat import OptionFileError, load_option_file
-from vheatir.data.degradations import quantize_8bit
-from vheatir.data.restoration_dataset import DenoisingDataset
+from vheatir.api import estimate_noise_sigma, flat_noise_sigma, white_noise_sigma
+from vheatir.data.degradations import camera_noise, quantize_8bit
+from vheatir.data.restoration_dataset import DenoisingDataset, camera_sigma_reading
 from vheatir.heat_analysis import moved_from_init
 from vheatir.models.vheatir_model import VHeatIRModel
 
@@ -128,6 +129,39 @@ def test_pooled_cached_folders_and_8bit_inputs(tmp_path):
         DenoisingDataset({**opt, 'io_backend': {'type': 'lmdb'}})
     with pytest.raises(ValueError, match='either dataroot_gt'):
         DenoisingDataset({**opt, 'dataroot_gt': str(tmp_path / 'a')})
+
+
+def test_camera_noise_is_correlated_and_its_cond_is_what_sigma_auto_reads(tmp_path):
+    rng = np.random.default_rng(0)
+    field = camera_noise(96, 96, 0.0, 0.4, rng)
+    assert field.shape == (96, 96, 3) and field.dtype == np.float32
+    # Demosaicking correlates neighbours and the colour matrix correlates channels; white noise does neither.
+    flat = field.reshape(-1, 3)
+    assert np.corrcoef(field[:, :-1, 1].ravel(), field[:, 1:, 1].ravel())[0, 1] > 0.3
+    assert abs(np.corrcoef(flat.T)[0, 1]) > 0.05
+    noisy = 0.5 + field * (8 / 255 / field.std())
+    s1, s2 = white_noise_sigma(noisy), flat_noise_sigma(noisy, 2)
+    assert s2 / s1 > 5   # the camera branch of sigma='auto'
+    assert camera_sigma_reading(1.2) < camera_sigma_reading(0.0)   # blur hides noise from the reading
+
+    cv2.imwrite(str(tmp_path / 'grey.png'), np.full((140, 150, 3), 120, np.uint8))
+    opt = {'phase': 'train', 'dataroot_gt': str(tmp_path), 'io_backend': {'type': 'disk'}, 'in_chans': 3,
+           'sigma': [0, 55], 'gt_size': 128, 'camera_noise_prob': 1.0, 'camera_sigma': [4, 12]}
+    for in_chans in (3, 1):
+        ds = DenoisingDataset({**opt, 'in_chans': in_chans})
+        for _ in range(3):
+            sample = ds[0]
+            lq = sample['lq'].numpy().transpose(1, 2, 0)
+            assert lq.shape == (128, 128, in_chans) and np.abs(lq * 255 - np.rint(lq * 255)).max() < 1e-3
+            # The cond is the per-pixel std times the reading of the camera branch of sigma='auto'.
+            reading = estimate_noise_sigma(lq) / 255
+            assert abs(reading / sample['cond'].item() - 1) < 0.12, (reading, sample['cond'].item())
+            noise_std = (lq - 120 / 255).std() * 255
+            assert 3.5 < noise_std < 12.5
+    white = DenoisingDataset({**opt, 'camera_noise_prob': 0.0, 'sigma': 10})
+    assert abs((white[0]['lq'].numpy() - 120 / 255).std() * 255 - 10) < 0.5
+    with pytest.raises(ValueError, match='camera_noise_prob'):
+        DenoisingDataset({**opt, 'camera_noise_prob': 2})
 
 
 def test_quantize_8bit_and_the_benchmarks_8bit_protocol(tmp_path):

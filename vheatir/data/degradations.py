@@ -73,3 +73,39 @@ def jpeg_compress(img: np.ndarray, quality: int) -> np.ndarray:
     if colour:
         return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).reshape(img.shape)
+
+
+# Bilinear demosaicking as two linear filters: red and blue sites fill from their 4 or 2 nearest
+# same-colour neighbours, green sites from their 4 orthogonal ones.
+_DEMOSAIC_RB = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32) / 4
+_DEMOSAIC_G = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], dtype=np.float32) / 4
+
+
+def camera_noise(height: int, width: int, blur: float, mix: float, rng: np.random.Generator) -> np.ndarray:
+    """A field of camera-like noise: white noise on a Bayer mosaic, as a camera pipeline spreads it.
+
+    One N(0, 1) value per photosite of an RGGB mosaic at a random phase, demosaicked bilinearly
+    (the noise of interpolated sites is an average of neighbours: correlated over 2-3 px), mixed
+    across channels by a colour-correction-like matrix ``(1 + mix) I - mix J / 3`` (J all ones:
+    it boosts the colour differences, as cameras' matrices do), then blurred by a Gaussian of std
+    ``blur`` px (0: none) as in-camera noise reduction and resampling do.
+
+    Returns float32 (height, width, 3); its standard deviation is not normalised (it depends on
+    ``blur`` and ``mix``; see the dataset's table).
+    """
+    pad = 4 + int(np.ceil(3 * blur))   # enough that the filters see no border inside the crop
+    h, w = height + 2 * pad, width + 2 * pad
+    white = rng.standard_normal((h, w), dtype=np.float32)
+    dy, dx = (int(v) for v in rng.integers(0, 2, size=2))
+    rows, cols = (np.arange(h)[:, None] + dy) % 2, (np.arange(w)[None, :] + dx) % 2
+    sites = {0: (rows == 0) & (cols == 0), 1: rows != cols, 2: (rows == 1) & (cols == 1)}
+    field = np.empty((h, w, 3), dtype=np.float32)
+    for c, mask in sites.items():
+        kernel = _DEMOSAIC_G if c == 1 else _DEMOSAIC_RB
+        field[..., c] = cv2.filter2D(white * mask, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    if mix:
+        matrix = (1 + mix) * np.eye(3, dtype=np.float32) - np.float32(mix / 3)
+        field = field @ matrix.T
+    if blur > 0:
+        field = cv2.GaussianBlur(field, (0, 0), blur, borderType=cv2.BORDER_REFLECT)
+    return np.ascontiguousarray(field[pad:pad + height, pad:pad + width])

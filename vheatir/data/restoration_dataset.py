@@ -16,6 +16,7 @@ image smaller than the training patch) raises :class:`BadSampleError` naming the
 file; with ``skip_bad_images: true`` training skips it instead (a warning, then another
 random image).
 """
+import functools
 import numbers
 import os
 from os import path as osp
@@ -31,7 +32,8 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from ..imageio import IMAGE_EXTENSIONS, list_images
-from .degradations import add_gaussian_noise, jpeg_compress, quantize_8bit
+from ..api import CORRELATED_NOISE_GAIN, flat_noise_sigma
+from .degradations import add_gaussian_noise, camera_noise, jpeg_compress, quantize_8bit
 
 _DECODE_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR}
 _FILE_CLIENTS: dict[tuple[int, str, str], FileClient] = {}
@@ -322,8 +324,18 @@ class DenoisingDataset(_SyntheticRestorationDataset):
             the 8-bit grid and clipped to [0, 255], as in every PNG a user has; default 0
             (float, unclipped: SwinIR's protocol). Validation is never quantised.
 
+        camera_noise_prob (float, train): the share of patches that get camera-like noise
+            (:func:`camera_noise`: demosaicked, colour-mixed, blurred by 0-1.2 px; for grey, its
+            BT.601 luma) instead of white noise, always saved as 8 bits; default 0. (Not then
+            JPEG-compressed: that removes a varying part of the noise, which would make the
+            reading given as cond wrong.)
+        camera_sigma ([lo, hi], train): the per-pixel std of that noise on the 0-255 scale,
+            uniform; default [1, 15].
+
     Sample: ``lq = gt + N(0, (sigma/255)^2)`` and ``gt``, float32 C x H x W (RGB or grey),
-    ``cond = [sigma / 255]``. Validation noise depends only on ``val_seed + index``.
+    ``cond = [sigma / 255]``. Validation noise depends only on ``val_seed + index``. A camera-noise
+    patch's cond is what ``sigma='auto'`` (:func:`vheatir.api.estimate_noise_sigma`) reads from
+    its noise (:func:`camera_sigma_reading`), so the model learns what that reading means.
     """
 
     def __init__(self, opt: dict) -> None:
@@ -332,8 +344,14 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         self.sigma_range = _parse_level(value, name, 0.0, float('inf'), integer=False)
         self.eight_bit_prob = _parse_level(opt.get('eight_bit_prob', 0.0), 'eight_bit_prob', 0.0, 1.0,
                                            integer=False)[0] if self.is_train else 0.0
+        self.camera_prob = _parse_level(opt.get('camera_noise_prob', 0.0), 'camera_noise_prob', 0.0, 1.0,
+                                        integer=False)[0] if self.is_train else 0.0
+        self.camera_sigma = _parse_level(opt.get('camera_sigma', [1, 15]), 'camera_sigma', 0.0, 255.0, integer=False)
 
     def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        # Drawn only when enabled, so runs without it keep their random stream.
+        if self.camera_prob > 0 and rng.random() < self.camera_prob:
+            return self._camera_degrade(img, rng)
         lo, hi = self.sigma_range
         sigma = lo if lo == hi else float(rng.uniform(lo, hi))
         gt = _to_chw_float(img)
@@ -342,6 +360,53 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         if self.eight_bit_prob > 0 and rng.random() < self.eight_bit_prob:
             lq = quantize_8bit(lq)
         return lq, gt, sigma / 255.0
+
+    def _camera_degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+        """Camera-noise pair from a uint8 H x W x C GT (RGB order): see the class options."""
+        h, w, c = img.shape
+        blur, mix = float(rng.uniform(0.0, CAMERA_BLUR_MAX)), float(rng.uniform(0.0, CAMERA_MIX_MAX))
+        field = camera_noise(h, w, blur, mix, rng)
+        if c == 1:
+            field = field @ _LUMA_RGB[:, None]
+        sigma = float(rng.uniform(*self.camera_sigma))
+        noisy = img.astype(np.float32) + field * np.float32(sigma / max(float(np.sqrt(np.mean(field ** 2))), 1e-6))
+        noisy = quantize_8bit(noisy * np.float32(1.0 / 255.0)).transpose(2, 0, 1)
+        return np.ascontiguousarray(noisy), _to_chw_float(img), camera_sigma_reading(blur, c) * sigma / 255.0
+
+
+# Camera noise drawn by DenoisingDataset: Gaussian blur std in [0, 1.2] px, colour mixing in [0, 0.8].
+CAMERA_BLUR_MAX, CAMERA_MIX_MAX = 1.2, 0.8
+_LUMA_RGB = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_READING_BLURS = np.linspace(0.0, CAMERA_BLUR_MAX, 7)
+
+
+@functools.lru_cache(maxsize=2)
+def _camera_readings(channels: int) -> np.ndarray:
+    """``sigma='auto'``'s reading per unit per-pixel std of :func:`camera_noise` at ``_READING_BLURS``.
+
+    Measured once per process on 256 x 256 fields (fixed seed, mixing at the middle of its range,
+    std 10 around mid-grey; the reading moves by under 1% with the mixing). This noise is so
+    correlated (s2 / s1 > 20) that :func:`vheatir.api.estimate_noise_sigma` returns its camera
+    branch, ``CORRELATED_NOISE_GAIN`` x the flat-block sigma at scale 2, which is what is
+    computed here (100x faster than the whole estimate; a test checks the two agree).
+    """
+    rng = np.random.default_rng(0)
+    out = []
+    for blur in _READING_BLURS:
+        field = camera_noise(256, 256, float(blur), CAMERA_MIX_MAX / 2, rng)
+        if channels == 1:
+            field = field @ _LUMA_RGB
+        field *= 10.0 / 255.0 / float(np.sqrt(np.mean(field ** 2)))
+        out.append(CORRELATED_NOISE_GAIN * flat_noise_sigma(0.5 + field, 2) / 10.0)
+    return np.array(out)
+
+
+def camera_sigma_reading(blur: float, channels: int = 3) -> float:
+    """What ``sigma='auto'`` reads, per unit of per-pixel std (0-255), from camera noise blurred by ``blur`` px.
+
+    Linear interpolation in the table of :func:`_camera_readings`; 2.3-3.0 for colour.
+    """
+    return float(np.interp(blur, _READING_BLURS, _camera_readings(channels)))
 
 
 @DATASET_REGISTRY.register()
