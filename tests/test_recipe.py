@@ -147,8 +147,8 @@ def test_camera_noise_is_correlated_and_its_cond_is_what_sigma_auto_reads(tmp_pa
     cv2.imwrite(str(tmp_path / 'grey.png'), np.full((140, 150, 3), 120, np.uint8))
     opt = {'phase': 'train', 'dataroot_gt': str(tmp_path), 'io_backend': {'type': 'disk'}, 'in_chans': 3,
            'sigma': [0, 55], 'gt_size': 128, 'camera_noise_prob': 1.0, 'camera_sigma': [4, 12]}
-    for in_chans in (3, 1):
-        ds = DenoisingDataset({**opt, 'in_chans': in_chans})
+    for in_chans, blur in ((3, [0, 1.2]), (1, [0, 1.2]), (3, [2, 2.5])):
+        ds = DenoisingDataset({**opt, 'in_chans': in_chans, 'camera_blur': blur})
         for _ in range(3):
             sample = ds[0]
             lq = sample['lq'].numpy().transpose(1, 2, 0)
@@ -162,6 +162,8 @@ def test_camera_noise_is_correlated_and_its_cond_is_what_sigma_auto_reads(tmp_pa
     assert abs((white[0]['lq'].numpy() - 120 / 255).std() * 255 - 10) < 0.5
     with pytest.raises(ValueError, match='camera_noise_prob'):
         DenoisingDataset({**opt, 'camera_noise_prob': 2})
+    with pytest.raises(ValueError, match='camera_blur'):
+        DenoisingDataset({**opt, 'camera_blur': [0, 9]})
 
 
 def test_quantize_8bit_and_the_benchmarks_8bit_protocol(tmp_path):

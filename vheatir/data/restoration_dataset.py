@@ -325,12 +325,15 @@ class DenoisingDataset(_SyntheticRestorationDataset):
             (float, unclipped: SwinIR's protocol). Validation is never quantised.
 
         camera_noise_prob (float, train): the share of patches that get camera-like noise
-            (:func:`camera_noise`: demosaicked, colour-mixed, blurred by 0-1.2 px; for grey, its
-            BT.601 luma) instead of white noise, always saved as 8 bits; default 0. (Not then
+            (:func:`camera_noise`: demosaicked, colour-mixed, blurred; for grey, its BT.601 luma)
+            instead of white noise, always saved as 8 bits; default 0. (Not then
             JPEG-compressed: that removes a varying part of the noise, which would make the
             reading given as cond wrong.)
         camera_sigma ([lo, hi], train): the per-pixel std of that noise on the 0-255 scale,
             uniform; default [1, 15].
+        camera_blur ([lo, hi], train): the std in px of its Gaussian blur (in-camera noise
+            reduction and resampling spread noise over more pixels), uniform, at most
+            ``CAMERA_BLUR_MAX``; default [0, 1.2].
 
     Sample: ``lq = gt + N(0, (sigma/255)^2)`` and ``gt``, float32 C x H x W (RGB or grey),
     ``cond = [sigma / 255]``. Validation noise depends only on ``val_seed + index``. A camera-noise
@@ -347,6 +350,8 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         self.camera_prob = _parse_level(opt.get('camera_noise_prob', 0.0), 'camera_noise_prob', 0.0, 1.0,
                                         integer=False)[0] if self.is_train else 0.0
         self.camera_sigma = _parse_level(opt.get('camera_sigma', [1, 15]), 'camera_sigma', 0.0, 255.0, integer=False)
+        self.camera_blur = _parse_level(opt.get('camera_blur', [0, 1.2]), 'camera_blur', 0.0, CAMERA_BLUR_MAX,
+                                        integer=False)
 
     def _degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         # Drawn only when enabled, so runs without it keep their random stream.
@@ -364,7 +369,7 @@ class DenoisingDataset(_SyntheticRestorationDataset):
     def _camera_degrade(self, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
         """Camera-noise pair from a uint8 H x W x C GT (RGB order): see the class options."""
         h, w, c = img.shape
-        blur, mix = float(rng.uniform(0.0, CAMERA_BLUR_MAX)), float(rng.uniform(0.0, CAMERA_MIX_MAX))
+        blur, mix = float(rng.uniform(*self.camera_blur)), float(rng.uniform(0.0, CAMERA_MIX_MAX))
         field = camera_noise(h, w, blur, mix, rng)
         if c == 1:
             field = field @ _LUMA_RGB[:, None]
@@ -374,10 +379,10 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         return np.ascontiguousarray(noisy), _to_chw_float(img), camera_sigma_reading(blur, c) * sigma / 255.0
 
 
-# Camera noise drawn by DenoisingDataset: Gaussian blur std in [0, 1.2] px, colour mixing in [0, 0.8].
-CAMERA_BLUR_MAX, CAMERA_MIX_MAX = 1.2, 0.8
+# Camera noise drawn by DenoisingDataset: Gaussian blur std up to 2.5 px, colour mixing in [0, 0.8].
+CAMERA_BLUR_MAX, CAMERA_MIX_MAX = 2.5, 0.8
 _LUMA_RGB = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-_READING_BLURS = np.linspace(0.0, CAMERA_BLUR_MAX, 7)
+_READING_BLURS = np.linspace(0.0, CAMERA_BLUR_MAX, 11)
 
 
 @functools.lru_cache(maxsize=2)
@@ -404,7 +409,8 @@ def _camera_readings(channels: int) -> np.ndarray:
 def camera_sigma_reading(blur: float, channels: int = 3) -> float:
     """What ``sigma='auto'`` reads, per unit of per-pixel std (0-255), from camera noise blurred by ``blur`` px.
 
-    Linear interpolation in the table of :func:`_camera_readings`; 2.3-3.0 for colour.
+    Linear interpolation in the table of :func:`_camera_readings`; from 3.0 (no blur) down to 1.0
+    (2.5 px) for colour.
     """
     return float(np.interp(blur, _READING_BLURS, _camera_readings(channels)))
 
