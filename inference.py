@@ -13,7 +13,8 @@ and carrying its ICC colour profile.
 Weights: by default the shipped weights in weights/manifest.json for the task and each image's
 colour mode (gray, or colour; a colour image with three equal channels counts as gray), or
 the specialist for one level where one ships and the level is known exactly (--sigma N,
---quality Q, or the quality read from a JPEG file's quantisation table). --weights FILE
+--quality Q, or the quality read from a JPEG file's quantisation table), or the camera-noise
+denoiser where one ships and the estimated noise reads as camera noise. --weights FILE
 replaces them: give it once (used for every image; an image whose colour mode that file cannot
 handle is skipped) or twice, a gray and a colour file, to cover both.
 
@@ -258,11 +259,11 @@ def main(argv=None) -> int:
         except ValueError as err:
             skip(path, str(err))
             continue
-        sigma, quality = args.sigma, args.quality
+        sigma, quality, noise = args.sigma, args.quality, 'white'
         level = sigma if args.task == 'denoise' else quality  # None unless known exactly
         if args.task == 'denoise' and sigma == 'auto':
-            sigma, level = api.estimate_noise_sigma(img), None
-            note(f'{path}: sigma {sigma:.1f} (estimated)')
+            (sigma, noise), level = api.estimate_noise(img), None
+            note(f'{path}: sigma {sigma:.1f} (estimated{", camera noise" if noise == "camera" else ""})')
         if args.task == 'jpeg' and quality == 'auto':
             is_jpeg = os.path.splitext(path)[1].lower() in JPEG_EXTENSIONS
             quality, how = (api.estimate_jpeg_quality(path) if is_jpeg else None), 'from its quantisation table'
@@ -280,14 +281,14 @@ def main(argv=None) -> int:
                 skip(path, str(err))
                 continue
         else:
-            if (mode, level) not in shipped:
+            if (mode, level, noise) not in shipped:
                 try:
-                    shipped[mode, level] = vweights.default_weights(args.task, mode, level=level)
-                    note(f'weights: {shipped[mode, level]} (shipped, {args.task}, {mode})')
-                    prepare_engine(shipped[mode, level])
+                    shipped[mode, level, noise] = vweights.default_weights(args.task, mode, level=level, noise=noise)
+                    note(f'weights: {shipped[mode, level, noise]} (shipped, {args.task}, {mode})')
+                    prepare_engine(shipped[mode, level, noise])
                 except (OSError, ValueError) as err:
                     return error(str(err))
-            weights_path = shipped[mode, level]
+            weights_path = shipped[mode, level, noise]
 
         try:
             with warnings.catch_warnings(record=True) as caught:

@@ -42,6 +42,8 @@ def main() -> int:
     parser.add_argument('--key', choices=('params', 'params_ema'), default=None,
                         help='checkpoint weights to export (default: params_ema where present); params = the raw '
                              'weights, for runs not much longer than the EMA\'s memory (1 / (1 - ema_decay) iterations)')
+    parser.add_argument('--noise', choices=('white', 'camera'), default='white',
+                        help='camera: a denoiser of camera noise, which sigma=auto picks for such noise')
     parser.add_argument('--no-manifest', action='store_true', help='write the file only, leave the manifest alone')
     args = parser.parse_args()
 
@@ -72,7 +74,8 @@ def main() -> int:
                 meta[f'total_{key}'] = chain[0] + previous.get(f'total_{key}', chain[1])
     try:
         level = None if args.level is None else (int(args.level) if args.level.is_integer() else args.level)
-        entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta, level, args.key)
+        entry = export_weights(args.checkpoint, args.option, args.out, args.task, args.color, meta, level, args.key,
+                               args.noise)
     except (OSError, ValueError, RuntimeError) as err:
         print(f'error: {str(err).splitlines()[0]}', file=sys.stderr)
         return 1

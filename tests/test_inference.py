@@ -23,10 +23,10 @@ import vheatir.allocator
 import vheatir.amp
 from vheatir import api, restore
 from vheatir.api import (CORRELATED_NOISE_GAIN, CORRELATION_RATIO, _condition, _tile_spans, estimate_jpeg_quality,
-                         estimate_noise_sigma, estimate_peak_bytes, estimate_quality, flat_noise_sigma,
-                         white_noise_sigma)
+                         estimate_noise, estimate_noise_sigma, estimate_peak_bytes, estimate_quality,
+                         flat_noise_sigma, white_noise_sigma)
 from vheatir.archs.vheatir_arch import VHeatIR
-from vheatir.data.degradations import add_gaussian_noise, jpeg_compress
+from vheatir.data.degradations import add_gaussian_noise, camera_noise, jpeg_compress
 from vheatir.data.samples import sample_image
 from vheatir.imageio import read_image
 from vheatir.weights import (FORMAT, deepen_params, default_weights, export_weights, load_network, read_manifest,
@@ -137,10 +137,48 @@ def test_level_specialists_are_chosen_only_for_their_exact_level(weights, tmp_pa
     assert os.path.samefile(default_weights('jpeg', 'gray', manifest), tmp_path / 'all.pth')
     # restore() passes a level on only when it was given, never when it was estimated
     image = jpeg_compress(sample_image('camera', True)[:64, :64], 10)
-    assert _condition('jpeg', image, None, 10) == (0.10, 10)
+    assert _condition('jpeg', image, None, 10) == (0.10, 10, 'white')
     assert _condition('jpeg', image, None, 'auto')[1] is None
-    assert _condition('denoise', image, 25, None) == (25 / 255, 25.0)
+    assert _condition('denoise', image, 25, None) == (25 / 255, 25.0, 'white')
     assert _condition('denoise', image, 'auto', None)[1] is None
+
+
+def camera_noisy(gray: bool, sigma: float = 8.0) -> np.ndarray:
+    """uint8 scikit-image sample (96 x 96 crop) with camera-like noise of per-pixel std ``sigma``."""
+    clean = crop('astronaut', gray, 96).astype(np.float32)
+    field = camera_noise(96, 96, 0.5, 0.4, np.random.default_rng(3))
+    if gray:
+        field = field @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.clip(np.rint(clean + field * (sigma / field.std())), 0, 255).astype(np.uint8)
+
+
+def test_camera_noise_model_is_picked_only_for_camera_noise(weights, tmp_path, monkeypatch):
+    manifest = str(tmp_path / 'manifest.json')
+    white = export_weights(weights['gray_ckpt'], weights['gray_opt'], str(tmp_path / 'white.pth'), 'denoise', 'gray')
+    update_manifest(white, manifest)
+    assert os.path.samefile(default_weights('denoise', 'gray', manifest, noise='camera'), tmp_path / 'white.pth')
+    camera = export_weights(weights['gray_ckpt'], weights['gray_opt'], str(tmp_path / 'camera.pth'), 'denoise',
+                            'gray', noise='camera')
+    assert camera['noise'] == 'camera' and 'noise' not in white
+    assert load_network(str(tmp_path / 'camera.pth'))[1]['noise'] == 'camera'
+    update_manifest(camera, manifest)   # listed last: still never the model for white noise
+    assert os.path.samefile(default_weights('denoise', 'gray', manifest), tmp_path / 'white.pth')
+    assert os.path.samefile(default_weights('denoise', 'gray', manifest, noise='camera'), tmp_path / 'camera.pth')
+    with pytest.raises(ValueError, match='noise'):
+        export_weights(weights['jpeg_gray_ckpt'], weights['jpeg_gray_opt'], str(tmp_path / 'j.pth'), 'jpeg', 'gray',
+                       noise='camera')
+
+    rng = np.random.default_rng(0)
+    white_noisy = np.clip(crop('astronaut', True, 96) + rng.normal(0, 15, (96, 96)), 0, 255).astype(np.uint8)
+    assert estimate_noise(white_noisy)[1] == 'white'
+    assert estimate_noise(camera_noisy(True))[1] == 'camera' and estimate_noise(camera_noisy(False))[1] == 'camera'
+    # restore() asks for the camera model only when it estimated camera noise itself.
+    asked = []
+    monkeypatch.setattr(api, 'default_weights',
+                        lambda task, mode, level=None, noise='white': asked.append(noise) or weights['gray'])
+    for image, sigma in ((camera_noisy(True), 'auto'), (white_noisy, 'auto'), (camera_noisy(True), 10)):
+        restore(image, 'denoise', sigma=sigma, amp=None)
+    assert asked == ['camera', 'white', 'white']
 
 
 def test_load_network_errors(weights, tmp_path):
@@ -485,6 +523,7 @@ def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
     palette.putpalette([200, 30, 30, 30, 200, 30, 30, 30, 200, 90, 90, 90])
     palette.save(src / 'palette.png')
     cv2.imwrite(str(src / 'sub' / 'inner.bmp'), rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    cv2.imwrite(str(src / 'camera.png'), camera_noisy(True))
     (src / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'\x00' * 40)
     (src / 'notes.txt').write_text('not an image')
     (src / 'gone.png').symlink_to(tmp_path / 'deleted.png')  # a broken link
@@ -502,7 +541,8 @@ def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
     assert any('gone.png' in s and 'cannot read' in s for s in skips), proc.stderr
     assert proc.stdout.count('notes.txt') == 1 and 'ignored 1 file(s)' in proc.stdout  # listed once, not an error
     assert sorted(str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()) == [
-        'colour.png', 'deep.png', 'gray.png', 'palette.png', 'rgba.png', os.path.join('sub', 'inner.png')]
+        'camera.png', 'colour.png', 'deep.png', 'gray.png', 'palette.png', 'rgba.png',
+        os.path.join('sub', 'inner.png')]
     assert {p: sha(p) for p in src.rglob('*') if p.is_file()} == before  # inputs untouched
     assert all(p.stat().st_mode & 0o777 == 0o644 for p in out.rglob('*.png'))  # 0666 minus the umask
 
@@ -513,8 +553,9 @@ def test_cli_restores_a_folder_and_skips_bad_files(weights, tmp_path):
     assert read('palette.png').shape == (30, 36, 3) and read('colour.png').shape == (48, 48, 3)
     sigma = float(re.search(r'gray\.png: sigma ([\d.]+) \(estimated\)', proc.stdout).group(1))
     assert abs(sigma - 25) <= 3
+    assert re.search(r'camera\.png: sigma [\d.]+ \(estimated, camera noise\)', proc.stdout), proc.stdout
     assert re.search(r'gray\.png: PSNR [\d.]+ dB  SSIM [\d.]+', proc.stdout) and 'mean over 1 image' in proc.stdout
-    assert "restored 6 of 8 image(s)" in proc.stdout, proc.stdout  # corrupt.png and gone.png were not
+    assert "restored 7 of 9 image(s)" in proc.stdout, proc.stdout  # corrupt.png and gone.png were not
 
 
 def test_cli_ignores_files_that_are_not_images_without_failing(weights, tmp_path):

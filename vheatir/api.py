@@ -226,22 +226,29 @@ def _white_planes_sigma(planes: np.ndarray) -> float:
     return float(np.mean([_plane_noise_sigma(planes[..., c]) for c in range(planes.shape[2])]))
 
 
-def estimate_noise_sigma(image: np.ndarray) -> float:
-    """The sigma (0-255 scale) ``sigma='auto'`` denoises ``image`` with, white or camera noise.
+def estimate_noise(image: np.ndarray) -> Tuple[float, str]:
+    """(sigma, kind): the sigma (0-255 scale) ``sigma='auto'`` denoises ``image`` with, and
+    'camera' when its noise reads as camera noise (r >= ``CORRELATION_RATIO[1]``), else 'white'.
 
     s1 = :func:`white_noise_sigma`, s2 = :func:`flat_noise_sigma` at scale 2, r = s2 / s1. White
     Gaussian noise gives r near 1 and s1 is returned; camera noise, correlated across pixels,
     gives r >= 5 and ``CORRELATED_NOISE_GAIN`` x s2 is returned (the Gaussian-trained model
-    needs a higher sigma than the per-pixel std to remove low-frequency noise); in between the
-    two are blended linearly. See the constants above for the measurements.
+    needs a higher sigma than the per-pixel std to remove low-frequency noise; a camera-noise
+    model is trained on this reading); in between the two are blended linearly. See the
+    constants above for the measurements.
     """
     planes = _planes_255(image)   # converted once for both statistics
     s1, s2 = _white_planes_sigma(planes), _flat_planes_sigma(planes, 2)
     if s2 is None or s1 <= 0:
-        return s1
+        return s1, 'white'
     r0, r1 = CORRELATION_RATIO
     t = min(max((s2 / s1 - r0) / (r1 - r0), 0.0), 1.0)
-    return float(s1 + t * (max(CORRELATED_NOISE_GAIN * s2, s1) - s1))
+    return float(s1 + t * (max(CORRELATED_NOISE_GAIN * s2, s1) - s1)), 'camera' if t >= 1 else 'white'
+
+
+def estimate_noise_sigma(image: np.ndarray) -> float:
+    """The sigma of :func:`estimate_noise`."""
+    return estimate_noise(image)[0]
 
 
 # ITU-T T.81 Annex K.1 luminance quantisation table (natural order), the base libjpeg scales.
@@ -383,11 +390,12 @@ def load_model(weights: str, device: str = 'auto') -> Tuple[torch.nn.Module, Dic
 
 
 def select_weights(image: np.ndarray, task: str, weights: Weights = None, device: str = 'auto',
-                   level: Optional[float] = None) -> str:
+                   level: Optional[float] = None, noise: str = 'white') -> str:
     """The weights file to restore ``image`` with.
 
     ``weights`` None: the shipped file for (task, color_mode(image)) from weights/manifest.json,
-    the specialist for ``level`` (sigma 0-255 or JPEG quality, when known exactly) if one ships.
+    the specialist for ``level`` (sigma 0-255 or JPEG quality, when known exactly) if one ships,
+    the camera-noise model for ``noise`` 'camera' (:func:`estimate_noise`) if one ships.
     One path or a sequence of paths (e.g. a gray and a colour file): the one whose colour
     matches the image; a gray-looking image stored with 3 channels may fall back to colour
     weights (the colour model handles equal channels), but a true colour image never runs
@@ -398,7 +406,7 @@ def select_weights(image: np.ndarray, task: str, weights: Weights = None, device
         raise ValueError(f'task must be one of {TASKS}, got {task!r}')
     mode = color_mode(image)
     if weights is None:
-        return default_weights(task, mode, level=level)
+        return default_weights(task, mode, level=level, noise=noise)
     paths = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
     if not paths:
         raise ValueError('weights: empty list of files')
@@ -544,24 +552,26 @@ def _auto_tile(embed_dim: int, budget: int) -> int:
 
 # --------------------------------------------------------------------- restore
 def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
-               quality: Union[int, str, None]) -> Tuple[float, Optional[float]]:
-    """(cond value, exact level): cond is sigma/255 (denoise) or quality/100 (jpeg), resolving
-    'auto'; the level is the given sigma or quality, None when it was estimated."""
+               quality: Union[int, str, None]) -> Tuple[float, Optional[float], str]:
+    """(cond value, exact level, noise kind): cond is sigma/255 (denoise) or quality/100 (jpeg),
+    resolving 'auto'; the level is the given sigma or quality, None when it was estimated; the
+    kind is :func:`estimate_noise`'s for an estimated sigma, else 'white'."""
     if task == 'denoise':
         if sigma is None or (isinstance(sigma, str) and sigma == 'auto'):
-            return estimate_noise_sigma(image) / 255.0, None
+            value, kind = estimate_noise(image)
+            return value / 255.0, None, kind
         if isinstance(sigma, str) or not math.isfinite(float(sigma)) or float(sigma) < 0:
             raise ValueError(f"sigma must be a number >= 0 on the 0-255 scale or 'auto', got {sigma!r}")
-        return float(sigma) / 255.0, float(sigma)
+        return float(sigma) / 255.0, float(sigma), 'white'
     if quality is None or (isinstance(quality, str) and quality == 'auto'):
         quality = estimate_quality(image)
         if quality is None:
             warnings.warn(f'no JPEG quantisation grid found in the image; using quality {FALLBACK_QUALITY}')
             quality = FALLBACK_QUALITY
-        return quality / 100.0, None
+        return quality / 100.0, None, 'white'
     if isinstance(quality, str) or float(quality) != int(quality) or not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be an integer in 1..100 or 'auto', got {quality!r}")
-    return int(quality) / 100.0, int(quality)
+    return int(quality) / 100.0, int(quality), 'white'
 
 
 def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, None] = 'auto',
@@ -578,7 +588,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             identical channels is restored as gray and returned with 3 equal channels.
         task: 'denoise' or 'jpeg'.
         sigma: denoise only; noise std on the 0-255 scale, or 'auto'/None to use
-            :func:`estimate_noise_sigma`.
+            :func:`estimate_noise` (which also picks the shipped camera-noise model, where one
+            ships, for noise that reads as camera noise).
         quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`
             (FALLBACK_QUALITY with a warning when no JPEG grid is found). For JPEG files,
             :func:`estimate_jpeg_quality` on the file is exact: pass its result.
@@ -625,9 +636,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     check_amp(amp)
     if engine == 'onnxruntime' and amp not in (None, 'auto', 'fp32', False):
         raise ValueError(f"amp {amp!r} needs engine 'torch'; engine 'onnxruntime' runs the float32 graph")
-    cond_value, level = _condition(task, image, sigma, quality)
+    cond_value, level, noise = _condition(task, image, sigma, quality)
     amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
-    net, info = load_model(select_weights(image, task, weights, device, level), device)
+    net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
     if engine == 'onnxruntime':
         net = load_onnx_net(info['path'])  # the same callable net(x, cond) for the code below
 

@@ -9,14 +9,17 @@ A weights file is a ``torch.save``'d plain dict (loadable with ``weights_only=Tr
      'network_g': {keyword arguments of that arch, without 'type'},
      'params': state_dict, floating tensors in float16 (integer buffers as they are),
      'meta': {free dict: option file, iterations, training data, wall time, ...},
-     'level': optional: the one sigma (0-255) or JPEG quality the model was fine-tuned for}
+     'level': optional: the one sigma (0-255) or JPEG quality the model was fine-tuned for,
+     'noise': optional, denoising: 'camera' for a model of camera noise, whose cond is what
+              ``sigma='auto'`` reads (vheatir.api.estimate_noise); absent for white noise}
 
 It describes itself: :func:`load_network` builds the network from ``arch`` and
 ``network_g`` without any option file. ``weights/manifest.json`` (beside the package)
 lists the shipped files: a JSON list of entries ``{task, color, arch, file (relative to
 weights/), option, iterations, sha256, size_bytes, ...}``, optionally with a
 ``benchmark`` dict and a ``level``. An entry without a level serves every level through the
-conditioning input; one with a level is a specialist, used when that exact level is asked for.
+conditioning input; one with a level is a specialist, used when that exact level is asked for;
+one with ``noise: camera`` is used when ``sigma='auto'`` reads the noise as camera noise.
 """
 import hashlib
 import json
@@ -34,6 +37,7 @@ FORMAT = 'vheatir-weights-v1'
 DEFAULT_ARCH = 'VHeatIR'
 TASKS = ('denoise', 'jpeg')
 COLORS = ('gray', 'color')
+NOISES = ('white', 'camera')
 IN_CHANS = {'gray': 1, 'color': 3}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -98,7 +102,7 @@ def network_from_checkpoint(checkpoint: str, option_file: str,
 
 def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, color: str,
                    meta: Optional[Dict[str, Any]] = None, level: Optional[float] = None,
-                   key: Optional[str] = None) -> Dict[str, Any]:
+                   key: Optional[str] = None, noise: str = 'white') -> Dict[str, Any]:
     """Turn a BasicSR checkpoint into a self-describing float16 weights file.
 
     Args:
@@ -114,14 +118,17 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
         level: for a specialist fine-tuned at one level, that sigma (0-255) or JPEG quality;
             None for a model of every level.
         key: checkpoint entry to export; None prefers 'params_ema' (see network_from_checkpoint).
+        noise: 'camera' for a denoiser of camera noise (see the format above), else 'white'.
 
     Returns:
         The manifest entry: task, color, arch, file (relative to ``weights/`` when inside it),
         option, iterations (``meta['total_iterations']`` for a continued run, else
         ``meta['iterations']``, or None), params (count of learnable parameters), sha256 and
-        size_bytes of the written file, and level when given.
+        size_bytes of the written file, and level and noise when given.
     """
     _check_task_color(task, color)
+    if noise not in NOISES or (noise == 'camera' and task != 'denoise'):
+        raise ValueError(f"noise must be one of {NOISES} ('camera' for denoising only), got {noise!r}")
     net, arch, net_opt, key = network_from_checkpoint(checkpoint, option_file, key)
     if net_opt.get('in_chans', 3) != IN_CHANS[color]:
         raise ValueError(f'{option_file}: network_g.in_chans={net_opt.get("in_chans", 3)} '
@@ -137,6 +144,8 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
                'params': params, 'meta': meta}
     if level is not None:
         payload['level'] = level
+    if noise == 'camera':
+        payload['noise'] = noise
     atomic_write(out_path, lambda f: torch.save(payload, f))
 
     entry = {'task': task, 'color': color, 'arch': arch,
@@ -148,6 +157,8 @@ def export_weights(checkpoint: str, option_file: str, out_path: str, task: str, 
              'size_bytes': os.path.getsize(out_path)}
     if level is not None:
         entry['level'] = level
+    if noise == 'camera':
+        entry['noise'] = noise
     return entry
 
 
@@ -180,21 +191,24 @@ def update_manifest(entry: Dict[str, Any], manifest: str = MANIFEST) -> List[Dic
 
 
 def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH,
-                    level: Optional[float] = None) -> str:
+                    level: Optional[float] = None, noise: str = 'white') -> str:
     """Path of the shipped weights for ``task`` ('denoise'|'jpeg') and ``color`` ('gray'|'color').
 
     Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count. ``level``
     (a sigma on 0-255 or a JPEG quality, known exactly) picks the specialist for that level
     when one is listed; otherwise, and when ``level`` is None, the model of every level (no
     ``level`` in its entry). Entries with a ``label`` (comparison models such as a
-    same-budget snapshot) count only when no unlabelled one is listed. The last matching
-    entry wins. Raises FileNotFoundError naming the pair when none is listed, or naming
+    same-budget snapshot) count only when no unlabelled one is listed. ``noise`` 'camera' picks
+    the camera-noise model (``noise: camera`` in its entry) where one is listed, else the same as
+    'white'; camera-noise models are never picked otherwise. The last matching entry wins. Raises FileNotFoundError naming the pair when none is listed, or naming
     the file when the entry points to a missing file.
     """
     _check_task_color(task, color)
     pair = [e for e in read_manifest(manifest)
             if e.get('task') == task and e.get('color') == color and e.get('arch', DEFAULT_ARCH) == arch]
     pair = [e for e in pair if 'label' not in e] or pair  # labelled = comparison snapshots
+    camera = [e for e in pair if e.get('noise') == 'camera']
+    pair = camera if noise == 'camera' and camera else [e for e in pair if e.get('noise') != 'camera']
     matches = [e for e in pair if level is not None and e.get('level') == level] or \
         [e for e in pair if e.get('level') is None]
     if not matches:
@@ -222,9 +236,10 @@ def read_weights(path: str) -> Dict[str, Any]:
     if not isinstance(blob, dict) or blob.get('format') != FORMAT:
         raise ValueError(f'{path}: not a vHeatIR weights file (expected format {FORMAT!r})')
     missing = [k for k in ('task', 'color', 'network_g', 'params') if k not in blob]
-    if missing or blob['task'] not in TASKS or blob['color'] not in COLORS:
+    if missing or blob['task'] not in TASKS or blob['color'] not in COLORS or \
+            blob.get('noise', 'white') not in NOISES:
         raise ValueError(f'{path}: incomplete vHeatIR weights file (missing or invalid: '
-                         f'{", ".join(missing) or "task/color"})')
+                         f'{", ".join(missing) or "task/color/noise"})')
     return blob
 
 
@@ -232,7 +247,7 @@ def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[
     """Build the network stored in weights file ``path`` on ``device``, in eval mode, float32 params.
 
     Returns (network, info) with info = {'path', 'task', 'color', 'arch', 'network_g', 'meta',
-    'level' (None for a model of every level)}.
+    'level' (None for a model of every level), 'noise' ('white' or 'camera')}.
     Errors as in :func:`read_weights`; a state dict that does not fit its own network_g
     is reported as a corrupt file.
     """
@@ -253,7 +268,8 @@ def load_network(path: str, device: str = 'cpu') -> Tuple[torch.nn.Module, Dict[
         raise ValueError(f'{path}: color {blob["color"]!r} does not match in_chans={in_chans}')
     net.eval().requires_grad_(False).to(device)
     info = {'path': path, 'task': blob['task'], 'color': blob['color'], 'arch': arch,
-            'network_g': blob['network_g'], 'meta': blob.get('meta', {}), 'level': blob.get('level')}
+            'network_g': blob['network_g'], 'meta': blob.get('meta', {}), 'level': blob.get('level'),
+            'noise': blob.get('noise', 'white')}
     return net, info
 
 

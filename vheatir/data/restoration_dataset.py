@@ -324,14 +324,14 @@ class DenoisingDataset(_SyntheticRestorationDataset):
             the 8-bit grid and clipped to [0, 255], as in every PNG a user has; default 0
             (float, unclipped: SwinIR's protocol). Validation is never quantised.
 
-        camera_noise_prob (float, train): the share of patches that get camera-like noise
+        camera_noise_prob (float): the share of patches (or validation images) that get camera-like noise
             (:func:`camera_noise`: demosaicked, colour-mixed, blurred; for grey, its BT.601 luma)
             instead of white noise, always saved as 8 bits; default 0. (Not then
             JPEG-compressed: that removes a varying part of the noise, which would make the
             reading given as cond wrong.)
-        camera_sigma ([lo, hi], train): the per-pixel std of that noise on the 0-255 scale,
+        camera_sigma ([lo, hi]): the per-pixel std of that noise on the 0-255 scale,
             uniform; default [1, 15].
-        camera_blur ([lo, hi], train): the std in px of its Gaussian blur (in-camera noise
+        camera_blur ([lo, hi]): the std in px of its Gaussian blur (in-camera noise
             reduction and resampling spread noise over more pixels), uniform, at most
             ``CAMERA_BLUR_MAX``; default [0, 1.2].
 
@@ -348,7 +348,7 @@ class DenoisingDataset(_SyntheticRestorationDataset):
         self.eight_bit_prob = _parse_level(opt.get('eight_bit_prob', 0.0), 'eight_bit_prob', 0.0, 1.0,
                                            integer=False)[0] if self.is_train else 0.0
         self.camera_prob = _parse_level(opt.get('camera_noise_prob', 0.0), 'camera_noise_prob', 0.0, 1.0,
-                                        integer=False)[0] if self.is_train else 0.0
+                                        integer=False)[0]
         self.camera_sigma = _parse_level(opt.get('camera_sigma', [1, 15]), 'camera_sigma', 0.0, 255.0, integer=False)
         self.camera_blur = _parse_level(opt.get('camera_blur', [0, 1.2]), 'camera_blur', 0.0, CAMERA_BLUR_MAX,
                                         integer=False)
