@@ -195,6 +195,23 @@ def test_option_files_are_plain_data(tmp_path):
     assert list(opt)[:2] == ['name', 'model_type'] and opt['train']['optim_g']['lr'] == 4e-4   # !!float kept
 
 
+@pytest.mark.parametrize('name', sorted(n for n in os.listdir(os.path.join(ROOT, 'options', 'train'))
+                                        if n.startswith('train_vHeatIR_S_')))
+def test_every_S_option_file_builds_its_network_and_datasets(name, tmp_path):
+    from basicsr.utils.registry import DATASET_REGISTRY
+    from vheatir.archs import arch_class
+    opt = load_option_file(os.path.join(ROOT, 'options', 'train', name))
+    net_opt = dict(opt['network_g'])
+    arch_class(net_opt.pop('type'))(**net_opt)
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / 'a.png'), rng.integers(0, 256, (64, 72, 3), dtype=np.uint8))
+    for phase, ds_opt in opt['datasets'].items():
+        ds_opt = {k: v for k, v in ds_opt.items() if k not in ('dataroots_gt', 'cache_images')}
+        ds = DATASET_REGISTRY.get(ds_opt['type'])({**ds_opt, 'phase': phase, 'dataroot_gt': str(tmp_path)})
+        sample = ds[0]
+        assert sample['lq'].shape[0] == net_opt['in_chans'] and 0 <= sample['cond'].item() <= 1
+
+
 def test_ablation_options_differ_from_the_baseline_only_where_marked():
     folder = os.path.join(ROOT, 'options', 'ablation')
     base_path = os.path.join(folder, 'ablate_vHeatIR_S_denoise_gray_base.yml')
