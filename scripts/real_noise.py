@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import vheatir  # noqa: E402,F401  (before basicsr: the torchvision alias)
 from basicsr.metrics import calculate_psnr  # noqa: E402
 from vheatir import restore  # noqa: E402
-from vheatir.api import estimate_noise_sigma, flat_noise_sigma, white_noise_sigma  # noqa: E402
+from vheatir.api import estimate_noise, flat_noise_sigma, select_weights, white_noise_sigma  # noqa: E402
 from vheatir.benchmark import bm3d_restorer  # noqa: E402
 from vheatir.atomic import atomic_write  # noqa: E402
 from vheatir.docblocks import rewrite_files  # noqa: E402
@@ -55,14 +55,20 @@ def run(args: argparse.Namespace) -> int:
         def psnr(rgb: np.ndarray) -> float:
             return calculate_psnr(rgb[..., ::-1], clean, 0)
 
+        # The fixed-sigma runs use the model the default command picks for this image (the
+        # camera-noise one where it ships), so every column describes the same model.
+        sigma, kind = estimate_noise(noisy)
+        weights = args.weights or select_weights(noisy, 'denoise', noise=kind)
         row = {'input': psnr(noisy), 's1': white_noise_sigma(noisy), 's2': flat_noise_sigma(noisy, 2),
-               'auto_sigma': estimate_noise_sigma(noisy), 'auto': psnr(restore(noisy, weights=args.weights))}
+               'auto_sigma': sigma, 'auto': psnr(restore(noisy, weights=weights))}
         if args.bm3d:
             row['bm3d_auto'] = psnr(to_uint8(bm3d_restorer(row['auto_sigma'])(noisy.astype(np.float32) / 255.0)))
         for s in sigmas:
-            row[f'{s:g}'] = psnr(restore(noisy, sigma=s, weights=args.weights))
+            row[f'{s:g}'] = psnr(restore(noisy, sigma=s, weights=weights))
+        row['weights'] = os.path.relpath(weights)
         rows[os.path.basename(noisy_path)] = row
-        print(os.path.basename(noisy_path), ' '.join(f'{k} {v:.2f}' for k, v in row.items()), flush=True)
+        print(os.path.basename(noisy_path), ' '.join(f'{k} {v:.2f}' for k, v in row.items() if k != 'weights'),
+              row['weights'], flush=True)
         payload = {'command': ' '.join(['python'] + sys.argv), 'weights': args.weights or 'shipped',
                    'sigmas': sigmas, 'images': rows}
         atomic_write(args.out, lambda f: f.write(json.dumps(payload, indent=1).encode()))
