@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         sigma, kind = estimate_noise(noisy)
         weights = args.weights or select_weights(noisy, 'denoise', noise=kind)
         row = {'input': psnr(noisy), 's1': white_noise_sigma(noisy), 's2': flat_noise_sigma(noisy, 2),
-               'auto_sigma': sigma, 'auto': psnr(restore(noisy, weights=weights))}
+               'auto_sigma': sigma, 'auto': psnr(restore(noisy, sigma=sigma, weights=weights))}
         if args.bm3d:
             row['bm3d_auto'] = psnr(to_uint8(bm3d_restorer(row['auto_sigma'])(noisy.astype(np.float32) / 255.0)))
         for s in sigmas:

@@ -200,8 +200,9 @@ def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str =
     ``level`` in its entry). Entries with a ``label`` (comparison models such as a
     same-budget snapshot) count only when no unlabelled one is listed. ``noise`` 'camera' picks
     the camera-noise model (``noise: camera`` in its entry) where one is listed, else the same as
-    'white'; camera-noise models are never picked otherwise. The last matching entry wins. Raises FileNotFoundError naming the pair when none is listed, or naming
-    the file when the entry points to a missing file.
+    'white'; camera-noise models are never picked otherwise. The last matching entry wins.
+    Raises FileNotFoundError naming the pair when none is listed, or naming the file when the
+    entry points to a missing file.
     """
     _check_task_color(task, color)
     pair = [e for e in read_manifest(manifest)
@@ -320,8 +321,9 @@ def deepen_params(path: str, depths: List[int], params: Optional[Dict[str, torch
         raise ValueError(f'{path}: depths {depths} must keep its {len(old)} groups, each at least as deep as {old}')
     if params is None:
         params = {k: v.float() for k, v in blob['params'].items()}
-    torch.manual_seed(seed)
-    deeper = arch_class(DEFAULT_ARCH)(**{**blob['network_g'], 'depths': depths}).state_dict()
+    with torch.random.fork_rng(devices=[]):   # seeded here without touching the caller's generator
+        torch.manual_seed(seed)
+        deeper = arch_class(DEFAULT_ARCH)(**{**blob['network_g'], 'depths': depths}).state_dict()
     for g, (o, n) in enumerate(zip(old, depths)):
         for b in range(o, n):
             for name in ('hco.out_proj.weight', 'hco.out_proj.bias', 'mlp.2.weight', 'mlp.2.bias'):
