@@ -210,7 +210,7 @@ def main(argv=None) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from vheatir import api, onnx_engine, weights as vweights
+    from vheatir import api, onnx_engine
     from vheatir.allocator import reuse_freed_memory
 
     reuse_freed_memory()
@@ -250,7 +250,7 @@ def main(argv=None) -> int:
     for f, reason in skipped:
         tqdm.write(f'skipped {f}: {reason}', file=sys.stderr)
     start, done, scores = time.perf_counter(), 0, []
-    shipped = {}
+    shipped = set()   # shipped weights files announced (and loaded into the engine) so far
     for path, out, key in tqdm(plan, desc='restoring', unit='img', disable=None):
         try:
             # Stored pixels (a JPEG's 8x8 grid at the corner, as in training); the result is turned upright.
@@ -274,21 +274,20 @@ def main(argv=None) -> int:
                 quality, how = api.FALLBACK_QUALITY, 'no JPEG grid found, using the fallback'
             note(f'{path}: quality {quality} ({how})')
 
-        if args.weights:
+        try:
+            weights_path = api.select_weights(img, args.task, args.weights, device, level=level, noise=noise)
+        except (OSError, ValueError) as err:
+            if not args.weights:   # the shipped weights are missing or broken: no image can run
+                return error(str(err))
+            skip(path, str(err))
+            continue
+        if not args.weights and weights_path not in shipped:
+            shipped.add(weights_path)
+            note(f'weights: {weights_path} (shipped, {args.task}, {mode})')
             try:
-                weights_path = api.select_weights(img, args.task, args.weights, device)
-            except ValueError as err:
-                skip(path, str(err))
-                continue
-        else:
-            if (mode, level, noise) not in shipped:
-                try:
-                    shipped[mode, level, noise] = vweights.default_weights(args.task, mode, level=level, noise=noise)
-                    note(f'weights: {shipped[mode, level, noise]} (shipped, {args.task}, {mode})')
-                    prepare_engine(shipped[mode, level, noise])
-                except (OSError, ValueError) as err:
-                    return error(str(err))
-            weights_path = shipped[mode, level, noise]
+                prepare_engine(weights_path)
+            except (OSError, ValueError) as err:
+                return error(str(err))
 
         try:
             with warnings.catch_warnings(record=True) as caught:
