@@ -3,12 +3,16 @@
     python scripts/real_noise.py run --bm3d       # writes docs/results/real_noise/CC15.json, prints the table
     python scripts/real_noise.py table --readme README.md --docs docs/real_noise.md   # the CC15 table, from it
     python scripts/real_noise.py calibrate        # fits CORRELATED_NOISE_GAIN from that JSON, per camera held out
+    python scripts/real_noise.py run --gray --bm3d --out docs/results/real_noise/CC15_gray.json \
+        --docs docs/real_noise.md                 # the same as gray photos: the real_noise:CC15_gray block
 
 ``run``: for every noisy/clean pair of ``--root`` (default datasets/CC15: ``noisy/X.png`` beside
 ``clean/X.png``) it records the input's PSNR, the statistics ``--sigma auto`` reads
 (``vheatir.api``: s1 white-noise sigma, s2 flat-block sigma at scale 2, the resulting sigma), the
 PSNR of ``vheatir.restore`` with its defaults (what ``inference.py --task denoise`` does), at each
 fixed σ of ``--sigmas``, and with ``--bm3d`` CBM3D at the estimated σ; uint8 RGB, whole image.
+``--gray``: both images of each pair turned into BT.601 luma first (gray photos with camera noise;
+the gray model and BM3D restore them).
 Rows are written after each image, so a killed run keeps them.
 
 ``calibrate``: fits the gain g of ``sigma = g * s2`` that maximises the mean PSNR, interpolating
@@ -51,9 +55,11 @@ def run(args: argparse.Namespace) -> int:
     for noisy_path, clean_path in pairs:
         noisy = np.ascontiguousarray(cv2.imread(noisy_path)[..., ::-1])
         clean = cv2.imread(clean_path)   # BGR; compared as BGR below
+        if args.gray:
+            noisy, clean = cv2.cvtColor(noisy, cv2.COLOR_RGB2GRAY), cv2.cvtColor(clean, cv2.COLOR_BGR2GRAY)
 
-        def psnr(rgb: np.ndarray) -> float:
-            return calculate_psnr(rgb[..., ::-1], clean, 0)
+        def psnr(restored: np.ndarray) -> float:
+            return calculate_psnr(restored if args.gray else restored[..., ::-1], clean, 0)
 
         # The fixed-sigma runs use the model the default command picks for this image (the
         # camera-noise one where it ships), so every column describes the same model.
@@ -62,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         row = {'input': psnr(noisy), 's1': white_noise_sigma(noisy), 's2': flat_noise_sigma(noisy, 2),
                'auto_sigma': sigma, 'auto': psnr(restore(noisy, sigma=sigma, weights=weights))}
         if args.bm3d:
-            row['bm3d_auto'] = psnr(to_uint8(bm3d_restorer(row['auto_sigma'])(noisy.astype(np.float32) / 255.0)))
+            planes = noisy.reshape(*noisy.shape[:2], -1).astype(np.float32) / 255.0   # (H, W, C)
+            row['bm3d_auto'] = psnr(to_uint8(bm3d_restorer(row['auto_sigma'])(planes)).reshape(noisy.shape))
         for s in sigmas:
             row[f'{s:g}'] = psnr(restore(noisy, sigma=s, weights=weights))
         row['weights'] = os.path.relpath(weights)
@@ -70,22 +77,23 @@ def run(args: argparse.Namespace) -> int:
         print(os.path.basename(noisy_path), ' '.join(f'{k} {v:.2f}' for k, v in row.items() if k != 'weights'),
               row['weights'], flush=True)
         payload = {'command': ' '.join(['python'] + sys.argv), 'weights': args.weights or 'shipped',
-                   'sigmas': sigmas, 'images': rows}
+                   'gray': args.gray, 'sigmas': sigmas, 'images': rows}
         atomic_write(args.out, lambda f: f.write(json.dumps(payload, indent=1).encode()))
 
-    text = cc15_table(rows, sigmas)
+    text = cc15_table(rows, sigmas, args.gray)
     print('\n' + text)
     print('\n| σ | ' + ' | '.join(f'{s:g}' for s in sigmas) + ' |\n|---|' + '---|' * len(sigmas))
     base = float(np.mean([r['input'] for r in rows.values()]))
     print('| gain over the input | ' + ' | '.join(
         f"{np.mean([r[f'{s:g}'] for r in rows.values()]) - base:+.2f}" for s in sigmas) + ' |')
     print(f'\nwrote {args.out}')
-    return write_tables(args, text)
+    return write_tables(args, text, args.gray)
 
 
-def cc15_table(rows: Dict[str, dict], sigmas: List[float]) -> str:
-    """The CC15 table (Markdown): mean PSNR of the input, CBM3D where measured, the default command,
-    the best fixed σ and the per-image oracle over ``sigmas``, with each one's gain over the input."""
+def cc15_table(rows: Dict[str, dict], sigmas: List[float], gray: bool = False) -> str:
+    """The CC15 table (Markdown): mean PSNR of the input, CBM3D (BM3D when ``gray``) where measured,
+    the default command, the best fixed σ and the per-image oracle over ``sigmas``, with each one's
+    gain over the input."""
     def mean(key: str) -> float:
         return float(np.mean([r[key] for r in rows.values()]))
 
@@ -93,22 +101,24 @@ def cc15_table(rows: Dict[str, dict], sigmas: List[float]) -> str:
     best_fixed = max(sigmas, key=lambda s: mean(f'{s:g}'))
     lines = [('noisy input', mean('input'))]
     if all('bm3d_auto' in r for r in rows.values()):
-        lines.append(('CBM3D at the estimated σ', mean('bm3d_auto')))
+        lines.append((f'{"" if gray else "C"}BM3D at the estimated σ', mean('bm3d_auto')))
     lines += [('vHeatIR-S, default command (σ auto)', mean('auto')),
               (f'vHeatIR-S, best fixed σ ({best_fixed:g})', mean(f'{best_fixed:g}')),
               ('vHeatIR-S, best σ per image (oracle)', best)]
     base = mean('input')
-    out = ['| CC15 (15 real noisy photos) | PSNR dB | gain over the input |', '|---|---|---|']
+    title = f'CC15 (15 real noisy photos{", as gray" if gray else ""})'
+    out = [f'| {title} | PSNR dB | gain over the input |', '|---|---|---|']
     for name, value in lines:
         gain = '' if name == 'noisy input' else f'{value - base:+.2f}'
         out.append(f'| {name} | {value:.2f} | {gain} |')
     return '\n'.join(out)
 
 
-def write_tables(args: argparse.Namespace, text: str) -> int:
-    """Rewrite the ``real_noise:CC15`` block of ``--readme`` and ``--docs`` (those given) with the
-    table ``text``; 2 with a one-line error when a file lacks the block."""
-    targets = [(path, {'CC15': text}) for path in (args.docs, args.readme) if path]
+def write_tables(args: argparse.Namespace, text: str, gray: bool = False) -> int:
+    """Rewrite the ``real_noise:CC15`` block (``real_noise:CC15_gray`` when ``gray``) of ``--readme``
+    and ``--docs`` (those given) with the table ``text``; 2 with a one-line error when a file lacks
+    the block."""
+    targets = [(path, {'CC15_gray' if gray else 'CC15': text}) for path in (args.docs, args.readme) if path]
     try:
         messages = rewrite_files(targets, 'real_noise')
     except ValueError as e:
@@ -127,9 +137,10 @@ def table(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f'error: {args.out}: cannot read the results of a run ({e})', file=sys.stderr)
         return 2
-    text = cc15_table(payload['images'], payload['sigmas'])
+    gray = payload.get('gray', False)
+    text = cc15_table(payload['images'], payload['sigmas'], gray)
     print(text)
-    return write_tables(args, text)
+    return write_tables(args, text, gray)
 
 
 def calibrate(args: argparse.Namespace) -> int:
@@ -167,10 +178,12 @@ def main() -> int:
     p.add_argument('mode', choices=['run', 'table', 'calibrate'])
     p.add_argument('--root', default=os.path.join('datasets', 'CC15'))
     p.add_argument('--sigmas', default='5,8,11,14,18,24', help='fixed noise levels to try (0-255 scale)')
-    p.add_argument('--weights', default=None, help='colour denoising weights (default: the shipped ones)')
+    p.add_argument('--weights', default=None, help='denoising weights (default: the shipped ones)')
+    p.add_argument('--gray', action='store_true', help='run: restore the BT.601 luma of each pair')
     p.add_argument('--bm3d', action='store_true', help='also CBM3D (PyPI bm3d) at the estimated σ')
     p.add_argument('--out', default=DEFAULT_OUT, help=f'JSON written by run, read by calibrate (default {DEFAULT_OUT})')
-    p.add_argument('--readme', default=None, help='run, table: rewrite the real_noise:CC15 block of this file')
+    p.add_argument('--readme', default=None,
+                   help='run, table: rewrite the real_noise:CC15 block (CC15_gray with --gray) of this file')
     p.add_argument('--docs', default=None, help='run, table: the same in this file (docs/real_noise.md)')
     args = p.parse_args()
     return {'run': run, 'table': table, 'calibrate': calibrate}[args.mode](args)

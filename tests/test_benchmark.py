@@ -614,6 +614,38 @@ def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
     assert proc.returncode == 2 and 'none.json' in proc.stderr and 'Traceback' not in proc.stderr
 
 
+def test_real_noise_gray_runs_the_gray_model_and_bm3d_on_luma(tmp_path):
+    """``run --gray``: each pair turned into luma, the shipped gray model and gray BM3D restore it,
+    and the table, which says BM3D, not CBM3D, goes to the CC15_gray block only."""
+    clean = write_sample_images(str(tmp_path / 'cc' / 'clean'), gray=False, size=48, count=2)
+    rng = np.random.default_rng(1)
+    os.makedirs(tmp_path / 'cc' / 'noisy')
+    for path in clean:
+        img = cv2.imread(path).astype(np.float32)
+        noisy = np.clip(np.rint(img + rng.normal(0, 15, img.shape)), 0, 255).astype(np.uint8)
+        cv2.imwrite(path.replace(os.sep + 'clean' + os.sep, os.sep + 'noisy' + os.sep), noisy)
+    page = tmp_path / 'real_noise.md'
+    page.write_text('<!-- real_noise:CC15 -->\ncolour\n<!-- /real_noise:CC15 -->\n'
+                    '<!-- real_noise:CC15_gray -->\nold\n<!-- /real_noise:CC15_gray -->\n')
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'scripts', 'real_noise.py'), 'run', '--gray', '--bm3d',
+                           '--root', str(tmp_path / 'cc'), '--sigmas', '10', '--out', str(tmp_path / 'g.json'),
+                           '--docs', str(page)],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS='2'))
+    assert proc.returncode == 0, proc.stderr
+    payload = json.load(open(tmp_path / 'g.json'))
+    assert payload['gray'] is True
+    for name, row in payload['images'].items():
+        noisy = cv2.imread(str(tmp_path / 'cc' / 'noisy' / name))
+        luma = cv2.cvtColor(cv2.imread(str(tmp_path / 'cc' / 'clean' / name)), cv2.COLOR_BGR2GRAY)
+        mse = np.mean((cv2.cvtColor(noisy, cv2.COLOR_BGR2GRAY).astype(np.float64) - luma) ** 2)
+        assert abs(row['input'] - 10 * np.log10(255 ** 2 / mse)) < 1e-6   # PSNR of the luma pair
+        assert row['weights'].endswith('vheatir_S_denoise_gray.pth')
+        assert row['auto'] > row['input'] + 1 and row['bm3d_auto'] > row['input'] + 1
+    assert '| BM3D at the estimated σ |' in proc.stdout and 'CBM3D' not in proc.stdout
+    written = page.read_text()   # the gray block rewritten, the colour one left alone
+    assert 'as gray' in written and 'old' not in written and '\ncolour\n' in written
+
+
 def test_bench_speed_peer_psnr_without_a_recorded_result_is_a_one_line_error(monkeypatch, scripts_importable):
     """Between an export and its benchmark docs/results holds no shipped-weights result: the
     peers' PSNR lookup stops with a message saying what to run, not a KeyError."""

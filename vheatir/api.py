@@ -111,8 +111,10 @@ def color_mode(image: np.ndarray) -> str:
 # on BSD68, 5.6-15.8 on CC15. Below r0 the white-noise estimate stands unchanged; from r1 on the
 # level is GAIN x the scale-2 sigma; in between the two are blended linearly. GAIN was fitted on
 # CC15 with leave-one-camera-out cross-validation (`python scripts/real_noise.py calibrate`): 2.2 in
-# every fold.
+# every fold for colour (the camera-noise colour model); on the BT.601 luma of CC15 (gray photos,
+# the Gaussian gray model; `real_noise.py run --gray`) 1.2-1.45, 1.4 on all 15 images.
 CORRELATED_NOISE_GAIN = 2.2
+CORRELATED_NOISE_GAIN_GRAY = 1.4
 CORRELATION_RATIO = (2.5, 5.0)
 _FLAT_BLOCK, _FLAT_PERCENTILE = 8, 10
 
@@ -232,7 +234,7 @@ def estimate_noise(image: np.ndarray) -> Tuple[float, str]:
 
     s1 = :func:`white_noise_sigma`, s2 = :func:`flat_noise_sigma` at scale 2, r = s2 / s1. White
     Gaussian noise gives r near 1 and s1 is returned; camera noise, correlated across pixels,
-    gives r >= 5 and ``CORRELATED_NOISE_GAIN`` x s2 is returned (the Gaussian-trained model
+    gives r >= 5 and :func:`correlated_noise_gain` x s2 is returned (the Gaussian-trained model
     needs a higher sigma than the per-pixel std to remove low-frequency noise; a camera-noise
     model is trained on this reading); in between the two are blended linearly. See the
     constants above for the measurements.
@@ -243,7 +245,14 @@ def estimate_noise(image: np.ndarray) -> Tuple[float, str]:
         return s1, 'white'
     r0, r1 = CORRELATION_RATIO
     t = min(max((s2 / s1 - r0) / (r1 - r0), 0.0), 1.0)
-    return float(s1 + t * (max(CORRELATED_NOISE_GAIN * s2, s1) - s1)), 'camera' if t >= 1 else 'white'
+    gain = correlated_noise_gain(planes.shape[2])
+    return float(s1 + t * (max(gain * s2, s1) - s1)), 'camera' if t >= 1 else 'white'
+
+
+def correlated_noise_gain(channels: int) -> float:
+    """GAIN of camera noise's sigma = GAIN x the scale-2 flat-block sigma, for an image of
+    ``channels`` colour channels (1: gray, also a 3-channel image with equal channels)."""
+    return CORRELATED_NOISE_GAIN_GRAY if channels == 1 else CORRELATED_NOISE_GAIN
 
 
 def estimate_noise_sigma(image: np.ndarray) -> float:

@@ -32,7 +32,7 @@ from basicsr.utils.registry import DATASET_REGISTRY
 from torch.utils import data
 
 from ..imageio import IMAGE_EXTENSIONS, list_images
-from ..api import CORRELATED_NOISE_GAIN, flat_noise_sigma
+from ..api import correlated_noise_gain, flat_noise_sigma
 from .degradations import add_gaussian_noise, camera_noise, jpeg_compress, quantize_8bit
 
 _DECODE_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR}
@@ -392,7 +392,7 @@ def _camera_readings(channels: int) -> np.ndarray:
     Measured once per process on 256 x 256 fields (fixed seed, mixing at the middle of its range,
     std 10 around mid-grey; the reading moves by under 1% with the mixing). This noise is so
     correlated (s2 / s1 > 20) that :func:`vheatir.api.estimate_noise_sigma` returns its camera
-    branch, ``CORRELATED_NOISE_GAIN`` x the flat-block sigma at scale 2, which is what is
+    branch, :func:`vheatir.api.correlated_noise_gain` x the flat-block sigma at scale 2, which is what is
     computed here (100x faster than the whole estimate; a test checks the two agree).
     """
     rng = np.random.default_rng(0)
@@ -402,7 +402,7 @@ def _camera_readings(channels: int) -> np.ndarray:
         if channels == 1:
             field = field @ _LUMA_RGB
         field *= 10.0 / 255.0 / float(np.sqrt(np.mean(field ** 2)))
-        out.append(CORRELATED_NOISE_GAIN * flat_noise_sigma(0.5 + field, 2) / 10.0)
+        out.append(correlated_noise_gain(channels) * flat_noise_sigma(0.5 + field, 2) / 10.0)
     return np.array(out)
 
 
