@@ -576,16 +576,23 @@ def test_bench_speed_peers_table_takes_the_psnr_of_the_weights_shipped_now(tmp_p
     assert table[6] == '| SwinIR | 11.5M | 235 |  | 29.50 (published) |'
 
 
+def noisy_clean_pairs(root, sigma: float, seed: int):
+    """A two-pair stand-in for CC15 under ``root``: 48 x 48 colour ``clean/X.png`` and 8-bit
+    ``noisy/X.png`` with Gaussian noise of ``sigma``; returns the clean paths."""
+    clean = write_sample_images(str(root / 'clean'), gray=False, size=48, count=2)
+    rng = np.random.default_rng(seed)
+    os.makedirs(root / 'noisy')
+    for path in clean:
+        img = cv2.imread(path).astype(np.float32)
+        noisy = np.clip(np.rint(img + rng.normal(0, sigma, img.shape)), 0, 255).astype(np.uint8)
+        cv2.imwrite(path.replace(os.sep + 'clean' + os.sep, os.sep + 'noisy' + os.sep), noisy)
+    return clean
+
+
 def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
     """scripts/real_noise.py on a two-pair stand-in for CC15: the JSON per image, then the CC15 table
     written into both files, and again by ``table`` from the JSON alone."""
-    clean = write_sample_images(str(tmp_path / 'cc' / 'clean'), gray=False, size=48, count=2)
-    rng = np.random.default_rng(0)
-    os.makedirs(tmp_path / 'cc' / 'noisy')
-    for path in clean:
-        img = cv2.imread(path).astype(np.float32)
-        noisy = np.clip(np.rint(img + rng.normal(0, 12, img.shape)), 0, 255).astype(np.uint8)
-        cv2.imwrite(path.replace(os.sep + 'clean' + os.sep, os.sep + 'noisy' + os.sep), noisy)
+    clean = noisy_clean_pairs(tmp_path / 'cc', sigma=12, seed=0)
     block = '<!-- real_noise:CC15 -->\nold\n<!-- /real_noise:CC15 -->\n'
     for name in ('README.md', 'real_noise.md'):
         (tmp_path / name).write_text('top\n' + block)
@@ -617,13 +624,7 @@ def test_real_noise_run_then_table_into_readme_and_docs(tmp_path):
 def test_real_noise_gray_runs_the_gray_model_and_bm3d_on_luma(tmp_path):
     """``run --gray``: each pair turned into luma, the shipped gray model and gray BM3D restore it,
     and the table, which says BM3D, not CBM3D, goes to the CC15_gray block only."""
-    clean = write_sample_images(str(tmp_path / 'cc' / 'clean'), gray=False, size=48, count=2)
-    rng = np.random.default_rng(1)
-    os.makedirs(tmp_path / 'cc' / 'noisy')
-    for path in clean:
-        img = cv2.imread(path).astype(np.float32)
-        noisy = np.clip(np.rint(img + rng.normal(0, 15, img.shape)), 0, 255).astype(np.uint8)
-        cv2.imwrite(path.replace(os.sep + 'clean' + os.sep, os.sep + 'noisy' + os.sep), noisy)
+    clean = noisy_clean_pairs(tmp_path / 'cc', sigma=15, seed=1)
     page = tmp_path / 'real_noise.md'
     page.write_text('<!-- real_noise:CC15 -->\ncolour\n<!-- /real_noise:CC15 -->\n'
                     '<!-- real_noise:CC15_gray -->\nold\n<!-- /real_noise:CC15_gray -->\n')
