@@ -2,7 +2,7 @@
 
     python scripts/real_noise.py run --bm3d       # writes docs/results/real_noise/CC15.json, prints the table
     python scripts/real_noise.py table --readme README.md --docs docs/real_noise.md   # the CC15 table, from it
-    python scripts/real_noise.py calibrate        # fits CORRELATED_NOISE_GAIN from that JSON, per camera held out
+    python scripts/real_noise.py calibrate        # fits CORRELATED_NOISE_GAIN (_GRAY from a --gray JSON), per camera held out
     python scripts/real_noise.py run --gray --bm3d --out docs/results/real_noise/CC15_gray.json \
         --docs docs/real_noise.md                 # the same as gray photos: the real_noise:CC15_gray block
 
