@@ -1,9 +1,9 @@
-"""The result tables of README.md and docs/benchmarks.md, built from the benchmark JSONs and the
-published numbers.
+"""The result tables of README.md, docs/benchmarks.md, docs/real_noise.md and docs/status.md, built
+from the benchmark JSONs and the published numbers.
 
     python scripts/results_tables.py                                          # print every table
     python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md \\
-        --real-noise docs/real_noise.md                                       # rewrite all three
+        --real-noise docs/real_noise.md --status docs/status.md               # rewrite all four
 
 Full tables (docs/benchmarks.md), one per task family (gray/colour denoising, gray/colour JPEG):
 a row per test set and level, a column per model measured by ``scripts/benchmark.py``
@@ -20,12 +20,15 @@ Compact tables (README.md), one per task family, block ``<family>_compact``: PSN
 method (the shipped vHeatIR-S, the task's equal-iteration vHeatIR-S/SwinIR-S pair, our BM3D run,
 the published methods), a column per set and level.
 
+``floors`` (docs/status.md): issue 21's floors (``FLOORS``) against the shipped every-level models,
+unrounded, with the margin and whether each holds.
+
 ``guardrail`` (docs/real_noise.md): the shipped gray denoiser on BSD68 at the true σ and at the σ
 ``--sigma auto`` estimates, so the noise estimate is seen to cost nothing on Gaussian noise.
 
-``--readme``, ``--docs`` and ``--real-noise`` replace the text between ``<!-- results:<block> -->``
+``--readme``, ``--docs``, ``--real-noise`` and ``--status`` replace the text between ``<!-- results:<block> -->``
 and ``<!-- /results:<block> -->`` in each file: the compact blocks in the README, the full ones in
-the docs page, the guardrail in the real-noise page. A file that lacks one of its blocks is an
+the docs page, the guardrail in the real-noise page, the floors in the status page. A file that lacks one of its blocks is an
 error and then no file is written; otherwise all are written atomically.
 """
 import argparse
@@ -279,6 +282,58 @@ def guardrail_table(gray: Dict[str, Dict[tuple, dict]]) -> str:
     return '\n'.join(lines)
 
 
+# Issue 21's floors for the shipped every-level models: (family, set, level, floor in dB, what is
+# compared). 'float' is the SwinIR-protocol PSNR; '8-bit gap' is the PSNR on 8-bit inputs minus it.
+FLOORS = [
+    ('denoise_gray', 'BSD68', 15, 31.40, 'float'),
+    ('denoise_gray', 'BSD68', 25, 29.05, 'float'),
+    ('denoise_gray', 'BSD68', 50, 26.05, 'float'),
+    ('denoise_gray', 'Set12', 15, 32.50, 'float'),
+    ('denoise_gray', 'Set12', 25, 30.10, 'float'),
+    ('denoise_gray', 'Set12', 50, 26.85, 'float'),
+    ('denoise_gray', 'Set12', 50, -0.25, '8-bit gap'),
+    ('denoise_color', 'CBSD68', 25, 31.15, 'float'),
+    ('jpeg_gray', 'LIVE1', 10, 29.25, 'float'),
+    ('jpeg_gray', 'Classic5', 10, 29.35, 'float'),
+    ('jpeg_gray', 'Classic5', 60, 35.00, 'float'),
+    ('jpeg_gray', 'Classic5', 80, 37.20, 'float'),
+    ('jpeg_color', 'LIVE1', 10, 27.20, 'float'),
+]
+
+
+FAMILY_MODELS = {'denoise_gray': 'gray denoiser', 'denoise_color': 'colour denoiser',
+                 'jpeg_gray': 'gray JPEG', 'jpeg_color': 'colour JPEG'}
+
+
+def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
+    """docs/status.md's ``floors`` block: each of :data:`FLOORS` with the shipped model's PSNR (its
+    mean over the set, as measured) to three decimals and its margin. A floor holds when the PSNR
+    at the manifest's two decimals reaches it, as the issue's table reads; when only the rounded
+    value does, the row says so. A missing cell shows as a dash."""
+    lines = ['| model | floor | shipped | margin | holds |', '|---|---|---|---|---|']
+    for family, name, level, floor, kind in FLOORS:
+        cells = scores.get(family, {})
+        value = cells.get(SHIPPED, {}).get((name, level))
+        label = f"{name} {'σ' if family.startswith('denoise') else 'q'}{level}"
+        if kind == '8-bit gap':
+            eight = cells.get(f'{SHIPPED} (8-bit input)', {}).get((name, level))
+            value = None if value is None or eight is None else {'psnr': eight['psnr'] - value['psnr']}
+            label += ', 8-bit minus float input'
+        row = [FAMILY_MODELS[family], f'{label} ≥ {_signed(floor, 2)}']
+        if value is None:
+            lines.append('| ' + ' | '.join(row + [MISSING, MISSING, '']) + ' |')
+            continue
+        psnr = value['psnr']
+        holds = '✗' if round(psnr, 2) < floor else '✓' if psnr >= floor else '✓ at two decimals'
+        lines.append('| ' + ' | '.join(row + [_signed(psnr, 3), _signed(psnr - floor, 3, plus=True), holds]) + ' |')
+    return '\n'.join(lines)
+
+
+def _signed(x: float, decimals: int, plus: bool = False) -> str:
+    """``x`` with ``decimals`` decimals and a typographic minus (and a plus sign when ``plus``)."""
+    return f"{x:{'+' if plus else ''}.{decimals}f}".replace('-', '−')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--results', nargs='*', default=None, help='benchmark JSONs (default docs/results/*.json)')
@@ -287,6 +342,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--docs', default=None, help='file whose full tables (families, headtohead, pairs) are rewritten')
     p.add_argument('--real-noise', default=None,
                    help='file whose guardrail block (BSD68 at the true and the estimated sigma) is rewritten')
+    p.add_argument('--status', default=None, help="file whose floors block (issue 21's floors) is rewritten")
     args = p.parse_args(argv)
     files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
     with open(args.published) as f:
@@ -296,7 +352,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     targets = [(args.docs, full_blocks(scores, models, published)),
                (args.readme, compact_blocks(scores, published)),
-               (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}))})]
+               (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}))}),
+               (args.status, {'floors': floors_table(scores)})]
     for _, blocks in targets:
         for name, body in blocks.items():
             print(f'## {name}\n\n{body}\n')

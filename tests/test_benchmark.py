@@ -375,6 +375,36 @@ def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one
     assert page.read_text().startswith('intro\n') and page.read_text().endswith('end\n')
 
 
+def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_importable):
+    """docs/status.md's floors block: the shipped models' unrounded PSNR against FLOORS, the 8-bit gap
+    as a difference of two runs, a floor met only at two decimals said so, unmeasured ones a dash."""
+    import results_tables
+
+    def result(name, task, color, levels, **extra):
+        (tmp_path / f'{name}.json').write_text(json.dumps({
+            'model': 'vheatir', 'task': task, 'color': color, 'arch': 'VHeatIR', **extra,
+            'results': [{'set': s, 'level': float(l), 'mean': {'psnr': p, 'ssim': 0.8}}
+                        for (s, l), p in levels.items()]}))
+        return str(tmp_path / f'{name}.json')
+
+    files = [result('gray', 'denoise', False, {('Set12', 50): 26.847, ('BSD68', 15): 31.0}),
+             result('gray8', 'denoise', False, {('Set12', 50): 26.5}, input='8-bit'),
+             result('color', 'denoise', True, {('CBSD68', 25): 31.16}),
+             result('jpeg', 'jpeg', False, {('LIVE1', 10): 29.1449})]
+    page = tmp_path / 'status.md'
+    page.write_text('<!-- results:floors -->\n<!-- /results:floors -->\n')
+    assert results_tables.main(['--results', *files, '--status', str(page)]) == 0
+    rows = {tuple(c.strip() for c in line.strip('|').split('|')[:2]): line
+            for line in page.read_text().splitlines()[3:-1]}
+    assert len(rows) == len(results_tables.FLOORS)
+    assert rows[('gray denoiser', 'Set12 σ50 ≥ 26.85')].endswith('| 26.847 | −0.003 | ✓ at two decimals |')
+    assert rows[('gray denoiser', 'BSD68 σ15 ≥ 31.40')].endswith('| 31.000 | −0.400 | ✗ |')
+    assert rows[('gray denoiser', 'Set12 σ50, 8-bit minus float input ≥ −0.25')].endswith('| −0.347 | −0.097 | ✗ |')
+    assert rows[('colour denoiser', 'CBSD68 σ25 ≥ 31.15')].endswith('| 31.160 | +0.010 | ✓ |')
+    assert rows[('gray JPEG', 'LIVE1 q10 ≥ 29.25')].endswith('| 29.145 | −0.105 | ✗ |')
+    assert rows[('colour JPEG', 'LIVE1 q10 ≥ 27.20')].endswith('| — | — |  |')
+
+
 def test_step_rates_from_training_logs(tmp_path, capsys, scripts_importable):
     import step_rates
 
