@@ -196,8 +196,8 @@ def test_option_files_are_plain_data(tmp_path):
 
 
 @pytest.mark.parametrize('name', sorted(n for n in os.listdir(os.path.join(ROOT, 'options', 'train'))
-                                        if n.startswith('train_vHeatIR_S_')))
-def test_every_S_option_file_builds_its_network_and_datasets(name, tmp_path):
+                                        if n.startswith(('train_vHeatIR_S_', 'train_vHeatIR_M_'))))
+def test_every_S_and_M_option_file_builds_its_network_and_datasets(name, tmp_path):
     from basicsr.utils.registry import DATASET_REGISTRY
     from vheatir.archs import arch_class
     opt = load_option_file(os.path.join(ROOT, 'options', 'train', name))
