@@ -270,9 +270,8 @@ def main(argv=None) -> int:
             level = quality
             if quality is None:
                 quality, how = api.estimate_quality(img), 'estimated from the pixels'
-            if quality is None:
-                quality, how = api.FALLBACK_QUALITY, 'no JPEG grid found, using the fallback'
-            note(f'{path}: quality {quality} ({how})')
+            if quality is not None:   # else restore() finds no grid either and returns the image as it is
+                note(f'{path}: quality {quality} ({how})')
 
         try:
             weights_path = api.select_weights(img, args.task, args.weights, device, level=level, noise=noise)

@@ -336,6 +336,29 @@ def test_restore_gray_looking_colour_and_errors(weights):
     assert restore(jpeg, task='jpeg', weights=weights['jpeg_gray']).shape == jpeg.shape  # quality 'auto'
 
 
+def test_jpeg_restore_leaves_nearly_lossless_and_grid_free_images_as_they_are(weights, tmp_path):
+    """Above JPEG_MAX_QUALITY, or with no JPEG grid to find, the models would make an image worse:
+    restore() returns a copy with a warning; at the limit it still restores."""
+    clean = crop('camera', True, 64)
+    for image, quality, message in ((jpeg_compress(clean, 98), 98, 'quality 98 is above 96'),
+                                    (jpeg_compress(clean, 98), 'auto', 'no JPEG grid found'),
+                                    (clean, 'auto', 'no JPEG grid found')):
+        with pytest.warns(UserWarning, match=message):
+            out = restore(image, task='jpeg', quality=quality, weights=weights['jpeg_gray'])
+        assert np.array_equal(out, image) and out is not image
+    at_limit = jpeg_compress(clean, api.JPEG_MAX_QUALITY)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        assert not np.array_equal(restore(at_limit, task='jpeg', quality=api.JPEG_MAX_QUALITY,
+                                          weights=weights['jpeg_gray']), at_limit)
+    # the command writes the image as it came and says why
+    src = tmp_path / 'clean.png'
+    cv2.imwrite(str(src), clean)
+    proc = run_cli('--task', 'jpeg', '--input', src, '--output', tmp_path / 'out', '--weights', weights['jpeg_gray'])
+    assert proc.returncode == 0 and 'no JPEG grid found' in proc.stdout + proc.stderr
+    assert np.array_equal(cv2.imread(str(tmp_path / 'out' / 'clean.png'), cv2.IMREAD_UNCHANGED), clean)
+
+
 @pytest.mark.parametrize('gray', [True, False])
 def test_tiles_blend_to_the_whole_image_result(weights, gray):
     both = [weights['gray'], weights['color']]

@@ -26,9 +26,12 @@ Weights = Union[str, Sequence[str], None]
 # (vheatir/onnx_engine.py; optional packages onnxruntime, onnx, onnxscript).
 ENGINES = ('torch', 'onnxruntime')
 
-# Quality used when 'auto' finds no JPEG quantisation grid in an array: the mildest level the
-# S models are trained on (q in [10, 90]), so an uncompressed image is changed least.
-FALLBACK_QUALITY = 90
+# The highest JPEG quality the shipped models restore (they were trained on q 10-90). Above it they
+# stop helping: on Classic5 the gray model gains 0.23 dB at q95, loses 0.06 at q96, 0.55 at q97 and
+# 6.5 at q100; on LIVE1 the colour model gains 0.47/0.27/0.01 dB at q96/97/98
+# (docs/usage.md#high-quality-jpegs). So restore() returns such images as they are, and images with
+# no JPEG grid too (never compressed, or so lightly that no grid shows).
+JPEG_MAX_QUALITY = 96
 
 # Peak memory of one forward pass, in bytes, is about
 #     PEAK_FEATURE_MAPS * H * W * embed_dim * 4 (float32),
@@ -563,8 +566,9 @@ def _auto_tile(embed_dim: int, budget: int) -> int:
 def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
                quality: Union[int, str, None]) -> Tuple[float, Optional[float], str]:
     """(cond value, exact level, noise kind): cond is sigma/255 (denoise) or quality/100 (jpeg),
-    resolving 'auto'; the level is the given sigma or quality, None when it was estimated; the
-    kind is :func:`estimate_noise`'s for an estimated sigma, else 'white'."""
+    resolving 'auto' (None when 'auto' finds no JPEG grid); the level is the given sigma or
+    quality, None when it was estimated; the kind is :func:`estimate_noise`'s for an estimated
+    sigma, else 'white'."""
     if task == 'denoise':
         if sigma is None or (isinstance(sigma, str) and sigma == 'auto'):
             value, kind = estimate_noise(image)
@@ -574,10 +578,7 @@ def _condition(task: str, image: np.ndarray, sigma: Union[float, str, None],
         return float(sigma) / 255.0, float(sigma), 'white'
     if quality is None or (isinstance(quality, str) and quality == 'auto'):
         quality = estimate_quality(image)
-        if quality is None:
-            warnings.warn(f'no JPEG quantisation grid found in the image; using quality {FALLBACK_QUALITY}')
-            quality = FALLBACK_QUALITY
-        return quality / 100.0, None, 'white'
+        return (None if quality is None else quality / 100.0), None, 'white'
     if isinstance(quality, str) or float(quality) != int(quality) or not 1 <= int(quality) <= 100:
         raise ValueError(f"quality must be an integer in 1..100 or 'auto', got {quality!r}")
     return int(quality) / 100.0, int(quality), 'white'
@@ -599,9 +600,10 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         sigma: denoise only; noise std on the 0-255 scale, or 'auto'/None to use
             :func:`estimate_noise` (which also picks the shipped camera-noise model, where one
             ships, for noise that reads as camera noise).
-        quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`
-            (FALLBACK_QUALITY with a warning when no JPEG grid is found). For JPEG files,
-            :func:`estimate_jpeg_quality` on the file is exact: pass its result.
+        quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`.
+            For JPEG files, :func:`estimate_jpeg_quality` on the file is exact: pass its result.
+            Above ``JPEG_MAX_QUALITY`` (96), or when 'auto' finds no JPEG grid, the image is
+            returned unchanged (a copy), with a warning: there the models would make it worse.
         weights: None (shipped weights for task and colour mode; for a sigma or quality given as
             a number, the specialist for exactly that level where one ships), a weights file,
             or several (e.g. gray and colour); see :func:`select_weights`.
@@ -646,6 +648,12 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     if engine == 'onnxruntime' and amp not in (None, 'auto', 'fp32', False):
         raise ValueError(f"amp {amp!r} needs engine 'torch'; engine 'onnxruntime' runs the float32 graph")
     cond_value, level, noise = _condition(task, image, sigma, quality)
+    if task == 'jpeg' and (cond_value is None or round(cond_value * 100) > JPEG_MAX_QUALITY):
+        warnings.warn('no JPEG grid found (never compressed, or nearly lossless): returned unchanged'
+                      if cond_value is None else
+                      f'quality {round(cond_value * 100)} is above {JPEG_MAX_QUALITY}, where restoring '
+                      f'would make the image worse: returned unchanged')
+        return image.copy()
     amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
     net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
     if engine == 'onnxruntime':
