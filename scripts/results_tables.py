@@ -26,10 +26,11 @@ unrounded, with the margin and whether each holds.
 ``guardrail`` (docs/real_noise.md): the shipped gray denoiser on BSD68 at the true σ and at the σ
 ``--sigma auto`` estimates, so the noise estimate is seen to cost nothing on Gaussian noise.
 
-``--readme``, ``--docs``, ``--real-noise`` and ``--status`` replace the text between ``<!-- results:<block> -->``
-and ``<!-- /results:<block> -->`` in each file: the compact blocks in the README, the full ones in
-the docs page, the guardrail in the real-noise page, the floors in the status page. A file that lacks one of its blocks is an
-error and then no file is written; otherwise all are written atomically.
+``--readme``, ``--docs``, ``--real-noise`` and ``--status`` replace the text between
+``<!-- results:<block> -->`` and ``<!-- /results:<block> -->`` in each file: the compact blocks in
+the README, the full ones in the docs page, the guardrail in the real-noise page, the floors in the
+status page. A file that lacks one of its blocks is an error and then no file is written; otherwise
+all are written atomically.
 """
 import argparse
 import glob
