@@ -1,9 +1,9 @@
-"""The result tables of README.md, docs/benchmarks.md, docs/real_noise.md and docs/status.md, built
-from the benchmark JSONs and the published numbers.
+"""The result tables of README.md, docs/benchmarks.md, docs/real_noise.md, docs/status.md and
+docs/usage.md, built from the benchmark JSONs and the published numbers.
 
     python scripts/results_tables.py                                          # print every table
     python scripts/results_tables.py --readme README.md --docs docs/benchmarks.md \\
-        --real-noise docs/real_noise.md --status docs/status.md               # rewrite all four
+        --real-noise docs/real_noise.md --status docs/status.md --usage docs/usage.md   # rewrite all five
 
 Full tables (docs/benchmarks.md), one per task family (gray/colour denoising, gray/colour JPEG):
 a row per test set and level, a column per model measured by ``scripts/benchmark.py``
@@ -23,13 +23,17 @@ the published methods), a column per set and level.
 ``floors`` (docs/status.md): issue 21's floors (``FLOORS``) against the shipped every-level models,
 unrounded, with the margin and whether each holds.
 
+``jpeg_high_quality`` (docs/usage.md): the JPEG input and the shipped JPEG models at the
+qualities above the training range, from ``--high-quality`` (default docs/results/jpeg_high_quality/,
+measured with ``scripts/benchmark.py --qualities 95,...`` and ``--model input``), with the gain.
+
 ``guardrail`` (docs/real_noise.md): the shipped gray denoiser on BSD68 at the true σ and at the σ
 ``--sigma auto`` estimates, so the noise estimate is seen to cost nothing on Gaussian noise.
 
-``--readme``, ``--docs``, ``--real-noise`` and ``--status`` replace the text between
+``--readme``, ``--docs``, ``--real-noise``, ``--status`` and ``--usage`` replace the text between
 ``<!-- results:<block> -->`` and ``<!-- /results:<block> -->`` in each file: the compact blocks in
 the README, the full ones in the docs page, the guardrail in the real-noise page, the floors in the
-status page. A file that lacks one of its blocks is an error and then no file is written; otherwise
+status page, the high-quality JPEG table in the usage page. A file that lacks one of its blocks is an error and then no file is written; otherwise
 all are written atomically.
 """
 import argparse
@@ -330,6 +334,29 @@ def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
     return '\n'.join(lines)
 
 
+# (family, set, row label) of the high-quality JPEG table: each set is shown for one family's model.
+HIGH_QUALITY_ROWS = [('jpeg_gray', 'Classic5', 'Classic5'), ('jpeg_color', 'LIVE1', 'LIVE1 colour')]
+
+
+def high_quality_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
+    """docs/usage.md's ``jpeg_high_quality`` block: for each of :data:`HIGH_QUALITY_ROWS`, the JPEG
+    input's PSNR, the shipped model's and the model's gain (the difference of the rounded cells), at
+    every quality either was measured at; unmeasured cells are empty."""
+    levels = sorted({level for family, name, _ in HIGH_QUALITY_ROWS for label in (SHIPPED, 'input')
+                     for (s, level) in scores.get(family, {}).get(label, {}) if s == name})
+    lines = ['| PSNR dB | ' + ' | '.join(f'q{q}' for q in levels) + ' |', '|---' * (len(levels) + 1) + '|']
+    for family, name, title in HIGH_QUALITY_ROWS:
+        cells = scores.get(family, {})
+        given, model = cells.get('input', {}), cells.get(SHIPPED, {})
+        pairs = [(given.get((name, q)), model.get((name, q))) for q in levels]
+        kind = FAMILY_MODELS[family].split()[0]
+        lines.append(f'| {title}, JPEG input | ' + ' | '.join(f"{i['psnr']:.2f}" if i else '' for i, _ in pairs) + ' |')
+        lines.append(f'| {title}, {kind} model | ' + ' | '.join(f"{m['psnr']:.2f}" if m else '' for _, m in pairs) + ' |')
+        lines.append('| gain | ' + ' | '.join(_signed(round(m['psnr'], 2) - round(i['psnr'], 2), 2, plus=True)
+                                               if i and m else '' for i, m in pairs) + ' |')
+    return '\n'.join(lines)
+
+
 def _signed(x: float, decimals: int, plus: bool = False) -> str:
     """``x`` with ``decimals`` decimals and a typographic minus (and a plus sign when ``plus``)."""
     return f"{x:{'+' if plus else ''}.{decimals}f}".replace('-', '−')
@@ -344,17 +371,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument('--real-noise', default=None,
                    help='file whose guardrail block (BSD68 at the true and the estimated sigma) is rewritten')
     p.add_argument('--status', default=None, help="file whose floors block (issue 21's floors) is rewritten")
+    p.add_argument('--usage', default=None, help='file whose jpeg_high_quality block is rewritten')
+    p.add_argument('--high-quality', default=os.path.join(ROOT, 'docs', 'results', 'jpeg_high_quality'),
+                   help='folder of the high-quality JPEG benchmark JSONs')
     args = p.parse_args(argv)
     files = args.results if args.results is not None else sorted(glob.glob(os.path.join(ROOT, 'docs', 'results', '*.json')))
     with open(args.published) as f:
         published = json.load(f)
     scores, models, stale = measured(files)
+    high_quality, _, stale_high = measured(sorted(glob.glob(os.path.join(args.high_quality, '*.json'))))
+    stale += stale_high
     for path in stale:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     targets = [(args.docs, full_blocks(scores, models, published)),
                (args.readme, compact_blocks(scores, published)),
                (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}))}),
-               (args.status, {'floors': floors_table(scores)})]
+               (args.status, {'floors': floors_table(scores)}),
+               (args.usage, {'jpeg_high_quality': high_quality_table(high_quality)})]
     for _, blocks in targets:
         for name, body in blocks.items():
             print(f'## {name}\n\n{body}\n')

@@ -405,6 +405,36 @@ def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_imp
     assert rows[('colour JPEG', 'LIVE1 q10 ≥ 27.20')].endswith('| — | — |  |')
 
 
+def test_results_tables_high_quality_jpeg_table_shows_input_model_and_gain(tmp_path, scripts_importable):
+    """docs/usage.md's jpeg_high_quality block: per set the JPEG input, the shipped model and the gain
+    at every quality either was measured at; a quality measured for one model only leaves the
+    other's cells empty, and benchmark JSONs outside the folder never enter it."""
+    import results_tables
+    folder = tmp_path / 'hq'
+    folder.mkdir()
+
+    def result(name, task, color, model, levels):
+        (folder / f'{name}.json').write_text(json.dumps({
+            'model': model, 'task': task, 'color': color, 'arch': 'VHeatIR',
+            'results': [{'set': s, 'level': float(l), 'mean': {'psnr': p, 'ssim': 0.9}}
+                        for (s, l), p in levels.items()]}))
+
+    result('gray_input', 'jpeg', False, 'input', {('Classic5', 96): 44.801, ('Classic5', 100): 58.454})
+    result('gray_model', 'jpeg', False, 'vheatir', {('Classic5', 96): 44.744, ('Classic5', 100): 51.976})
+    result('color_input', 'jpeg', True, 'input', {('LIVE1', 97): 40.85})
+    page = tmp_path / 'usage.md'
+    page.write_text('a\n<!-- results:jpeg_high_quality -->\nold\n<!-- /results:jpeg_high_quality -->\nb\n')
+    assert results_tables.main(['--results', '--usage', str(page), '--high-quality', str(folder)]) == 0
+    block = page.read_text().split('-->\n')[1].split('\n<!--')[0].splitlines()
+    assert block == ['| PSNR dB | q96 | q97 | q100 |', '|---|---|---|---|',
+                     '| Classic5, JPEG input | 44.80 |  | 58.45 |',
+                     '| Classic5, gray model | 44.74 |  | 51.98 |',
+                     '| gain | −0.06 |  | −6.47 |',
+                     '| LIVE1 colour, JPEG input |  | 40.85 |  |',
+                     '| LIVE1 colour, colour model |  |  |  |',
+                     '| gain |  |  |  |']
+
+
 def test_step_rates_from_training_logs(tmp_path, capsys, scripts_importable):
     import step_rates
 
