@@ -33,8 +33,8 @@ measured with ``scripts/benchmark.py --qualities 95,...`` and ``--model input``)
 ``--readme``, ``--docs``, ``--real-noise``, ``--status`` and ``--usage`` replace the text between
 ``<!-- results:<block> -->`` and ``<!-- /results:<block> -->`` in each file: the compact blocks in
 the README, the full ones in the docs page, the guardrail in the real-noise page, the floors in the
-status page, the high-quality JPEG table in the usage page. A file that lacks one of its blocks is an error and then no file is written; otherwise
-all are written atomically.
+status page, the high-quality JPEG table in the usage page. A file that lacks one of its blocks is
+an error and then no file is written; otherwise all are written atomically.
 """
 import argparse
 import glob

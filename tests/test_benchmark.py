@@ -408,7 +408,7 @@ def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_imp
 def test_results_tables_high_quality_jpeg_table_shows_input_model_and_gain(tmp_path, scripts_importable):
     """docs/usage.md's jpeg_high_quality block: per set the JPEG input, the shipped model and the gain
     at every quality either was measured at; a quality measured for one model only leaves the
-    other's cells empty, and benchmark JSONs outside the folder never enter it."""
+    other's cells empty."""
     import results_tables
     folder = tmp_path / 'hq'
     folder.mkdir()

@@ -27,7 +27,7 @@ Weights = Union[str, Sequence[str], None]
 ENGINES = ('torch', 'onnxruntime')
 
 # The highest JPEG quality the shipped models restore (they were trained on q 10-90). Above it they
-# stop helping: on Classic5 the gray model gains 0.23 dB at q95, loses 0.06 at q96, 0.55 at q97 and
+# stop helping: on Classic5 the gray model gains 0.23 dB at q95, loses 0.05 at q96, 0.55 at q97 and
 # 6.5 at q100; on LIVE1 the colour model gains 0.50/0.31/0.06 dB at q96/97/98
 # (docs/usage.md#high-quality-jpegs). So restore() returns such images as they are, and images with
 # no JPEG grid too (never compressed, or so lightly that no grid shows).
