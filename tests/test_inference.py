@@ -42,10 +42,11 @@ CLI_ENV = dict(os.environ, OMP_NUM_THREADS='1')
 
 @pytest.fixture(scope='module')
 def weights(tmp_path_factory):
-    """{'gray', 'color', 'jpeg_gray'} -> tiny random-init weights file; '<name>_ckpt'/'<name>_opt' -> its sources."""
+    """{'gray', 'color', 'jpeg_gray', 'jpeg_color'} -> tiny random-init weights file; '<name>_ckpt'/'<name>_opt' -> its sources."""
     folder = tmp_path_factory.mktemp('weights')
     paths = {}
-    kinds = (('gray', 'denoise', 'gray'), ('color', 'denoise', 'color'), ('jpeg_gray', 'jpeg', 'gray'))
+    kinds = (('gray', 'denoise', 'gray'), ('color', 'denoise', 'color'), ('jpeg_gray', 'jpeg', 'gray'),
+             ('jpeg_color', 'jpeg', 'color'))
     for name, task, color in kinds:
         net_g = {'in_chans': 1 if color == 'gray' else 3, **TINY}
         torch.manual_seed(1)
@@ -337,20 +338,26 @@ def test_restore_gray_looking_colour_and_errors(weights):
 
 
 def test_jpeg_restore_leaves_nearly_lossless_and_grid_free_images_as_they_are(weights, tmp_path):
-    """Above JPEG_MAX_QUALITY, or with no JPEG grid to find, the models would make an image worse:
-    restore() returns a copy with a warning; at the limit it still restores."""
+    """Above the JPEG_MAX_QUALITY of the weights' colour mode, or with no JPEG grid to find, the
+    models would make an image worse: restore() returns a copy with a warning; at the limit it
+    still restores."""
     clean = crop('camera', True, 64)
-    for image, quality, message in ((jpeg_compress(clean, 98), 98, 'quality 98 is above 96'),
+    for image, quality, message in ((jpeg_compress(clean, 96), 96, 'quality 96 is above 95'),
                                     (jpeg_compress(clean, 98), 'auto', 'no JPEG grid found'),
                                     (clean, 'auto', 'no JPEG grid found')):
         with pytest.warns(UserWarning, match=message):
             out = restore(image, task='jpeg', quality=quality, weights=weights['jpeg_gray'])
         assert np.array_equal(out, image) and out is not image
-    at_limit = jpeg_compress(clean, api.JPEG_MAX_QUALITY)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        assert not np.array_equal(restore(at_limit, task='jpeg', quality=api.JPEG_MAX_QUALITY,
-                                          weights=weights['jpeg_gray']), at_limit)
+    color = crop('astronaut', False, 64)
+    with pytest.warns(UserWarning, match='quality 99 is above 98, where the color model'):
+        out = restore(jpeg_compress(color, 99), task='jpeg', quality=99, weights=weights['jpeg_color'])
+    assert np.array_equal(out, jpeg_compress(color, 99))
+    for image, key, color_mode in ((clean, 'jpeg_gray', 'gray'), (color, 'jpeg_color', 'color')):
+        at_limit = jpeg_compress(image, api.JPEG_MAX_QUALITY[color_mode])
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            assert not np.array_equal(restore(at_limit, task='jpeg', quality=api.JPEG_MAX_QUALITY[color_mode],
+                                              weights=weights[key]), at_limit)
     # the command writes the image as it came and says why
     src = tmp_path / 'clean.png'
     cv2.imwrite(str(src), clean)

@@ -26,12 +26,13 @@ Weights = Union[str, Sequence[str], None]
 # (vheatir/onnx_engine.py; optional packages onnxruntime, onnx, onnxscript).
 ENGINES = ('torch', 'onnxruntime')
 
-# The highest JPEG quality the shipped models restore (they were trained on q 10-90). Above it they
-# stop helping: on Classic5 the gray model gains 0.23 dB at q95, loses 0.05 at q96, 0.55 at q97 and
-# 6.5 at q100; on LIVE1 the colour model gains 0.50/0.31/0.06 dB at q96/97/98
-# (docs/usage.md#high-quality-jpegs). So restore() returns such images as they are, and images with
-# no JPEG grid too (never compressed, or so lightly that no grid shows).
-JPEG_MAX_QUALITY = 96
+# The highest JPEG quality the shipped models restore, per colour mode of the weights (they were
+# trained on q 10-90). Above it they stop helping: on Classic5 the gray model gains 0.23 dB at q95
+# and loses 0.05 at q96, 0.55 at q97 and 6.5 at q100; on LIVE1 the colour model gains 0.52/0.33/0.09
+# dB at q96/97/98 and loses 0.23 at q99 (docs/usage.md#high-quality-jpegs). So restore() returns
+# such images as they are, and images with no JPEG grid too (never compressed, or so lightly that
+# no grid shows).
+JPEG_MAX_QUALITY = {'gray': 95, 'color': 98}
 
 # Peak memory of one forward pass, in bytes, is about
 #     PEAK_FEATURE_MAPS * H * W * embed_dim * 4 (float32),
@@ -602,8 +603,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             ships, for noise that reads as camera noise).
         quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`.
             For JPEG files, :func:`estimate_jpeg_quality` on the file is exact: pass its result.
-            Above ``JPEG_MAX_QUALITY`` (96), or when 'auto' finds no JPEG grid, the image is
-            returned unchanged (a copy), with a warning: there the models would make it worse.
+            Above ``JPEG_MAX_QUALITY`` of the weights' colour mode (gray 95, colour 98), or when
+            'auto' finds no JPEG grid, the image is returned unchanged (a copy), with a warning:
+            there the models would make it worse.
         weights: None (shipped weights for task and colour mode; for a sigma or quality given as
             a number, the specialist for exactly that level where one ships), a weights file,
             or several (e.g. gray and colour); see :func:`select_weights`.
@@ -648,14 +650,15 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
     if engine == 'onnxruntime' and amp not in (None, 'auto', 'fp32', False):
         raise ValueError(f"amp {amp!r} needs engine 'torch'; engine 'onnxruntime' runs the float32 graph")
     cond_value, level, noise = _condition(task, image, sigma, quality)
-    if task == 'jpeg' and (cond_value is None or round(cond_value * 100) > JPEG_MAX_QUALITY):
-        warnings.warn('no JPEG grid found (never compressed, or nearly lossless): returned unchanged'
-                      if cond_value is None else
-                      f'quality {round(cond_value * 100)} is above {JPEG_MAX_QUALITY}, where restoring '
-                      f'would make the image worse: returned unchanged')
+    if task == 'jpeg' and cond_value is None:
+        warnings.warn('no JPEG grid found (never compressed, or nearly lossless): returned unchanged')
+        return image.copy()
+    net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
+    if task == 'jpeg' and round(cond_value * 100) > JPEG_MAX_QUALITY[info['color']]:
+        warnings.warn(f'quality {round(cond_value * 100)} is above {JPEG_MAX_QUALITY[info["color"]]}, where '
+                      f'the {info["color"]} model would make the image worse: returned unchanged')
         return image.copy()
     amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
-    net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
     if engine == 'onnxruntime':
         net = load_onnx_net(info['path'])  # the same callable net(x, cond) for the code below
 
