@@ -654,9 +654,9 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         warnings.warn('no JPEG grid found (never compressed, or nearly lossless): returned unchanged')
         return image.copy()
     net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
-    if task == 'jpeg' and round(cond_value * 100) > JPEG_MAX_QUALITY[info['color']]:
-        warnings.warn(f'quality {round(cond_value * 100)} is above {JPEG_MAX_QUALITY[info["color"]]}, where '
-                      f'the {info["color"]} model would make the image worse: returned unchanged')
+    if task == 'jpeg' and round(cond_value * 100) > (limit := JPEG_MAX_QUALITY[info['color']]):
+        warnings.warn(f'quality {round(cond_value * 100)} is above {limit}, where the {info["color"]} model '
+                      f'would make the image worse: returned unchanged')
         return image.copy()
     amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
     if engine == 'onnxruntime':
