@@ -17,8 +17,10 @@ and seconds per image. A sixth, ``pairs``, sums up each same-budget vHeatIR-S/Sw
 and how many cells each wins.
 
 Compact tables (README.md), one per task family, block ``<family>_compact``: PSNR only, a row per
-method (the shipped vHeatIR-S, the task's equal-iteration vHeatIR-S/SwinIR-S pair, our BM3D run,
-the published methods), a column per set and level.
+method (the shipped model, the task's equal-iteration vHeatIR-S/SwinIR-S pair, our BM3D run,
+the published methods), a column per set and level. The shipped model of each task is the one
+``--manifest`` (default weights/manifest.json) serves; its column is named by its size
+(vHeatIR-S, vHeatIR-M, from its option file's name).
 
 ``floors`` (docs/status.md): issue 21's floors (``FLOORS``) against the shipped every-level models,
 unrounded, with the margin and whether each holds.
@@ -40,6 +42,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -47,7 +50,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
 from vheatir.docblocks import rewrite_files  # noqa: E402
-from vheatir.weights import sha256_of  # noqa: E402
+from vheatir.weights import MANIFEST, default_entry, sha256_of  # noqa: E402
 
 # family -> (sets, levels): the levels each table shows, the issue's benchmark grid.
 FAMILIES = {
@@ -70,8 +73,26 @@ PAIRS = [
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
-SHIPPED = 'vHeatIR-S'     # the label of the shipped every-level model in each family
 COMPACT = '_compact'      # suffix of the README's compact block of a family
+
+
+def size_label(option: Optional[str]) -> str:
+    """'vHeatIR-<size>' from a vHeatIR option file's name (``train_vHeatIR_<size>_<task>.yml``);
+    'vHeatIR-S' for a name without one."""
+    match = re.match(r'train_vHeatIR_([A-Za-z]+)_', os.path.basename(option or ''))
+    return f'vHeatIR-{match.group(1)}' if match else 'vHeatIR-S'
+
+
+def shipped_label(family: str, manifest: str = MANIFEST) -> str:
+    """Label of the shipped every-level vHeatIR model of ``family`` (e.g. 'jpeg_gray') as
+    :func:`model_label` names its benchmark column: its manifest entry's label, else its size from
+    its option file; 'vHeatIR-S' when the manifest lists none."""
+    task, color = family.split('_')
+    try:
+        entry = default_entry(task, color, manifest)
+    except FileNotFoundError:
+        return 'vHeatIR-S'
+    return entry.get('label') or size_label(entry.get('option'))
 
 
 def model_label(data: dict) -> str:
@@ -89,7 +110,9 @@ def model_label(data: dict) -> str:
     if data.get('model') == 'bm3d':
         return ('CBM3D (ours)' if data.get('color') else 'BM3D (ours)') + suffix
     meta = data.get('weights_meta') or {}
-    label = meta.get('label') or {'VHeatIR': 'vHeatIR-S', 'SwinIR': 'SwinIR-S'}.get(data.get('arch'), data.get('arch') or '?')
+    arch = data.get('arch')
+    label = meta.get('label') or (size_label(meta.get('option') or data.get('option')) if arch == 'VHeatIR' else
+                                  {'SwinIR': 'SwinIR-S'}.get(arch, arch or '?'))
     if data.get('checkpoint') and not data.get('weights'):   # a training checkpoint, never the shipped model
         run = os.path.basename(os.path.dirname(os.path.dirname(data['checkpoint'])))
         label += f" ({run} {os.path.splitext(os.path.basename(data['checkpoint']))[0]})"
@@ -169,10 +192,10 @@ def markdown_table(family: str, scores: Dict[str, Dict[tuple, dict]], published:
 
 
 def compact_table(family: str, scores: Dict[str, Dict[tuple, dict]], published: Dict[str, dict],
-                  pairs: List[Tuple[str, str, str]] = PAIRS) -> str:
+                  pairs: List[Tuple[str, str, str]] = PAIRS, shipped: str = 'vHeatIR-S') -> str:
     """README table for ``family``, PSNR only: a row per method, a column per set and level.
 
-    Rows: the shipped model, on 8-bit inputs too where measured (denoising: what users' files
+    Rows: the shipped model (column ``shipped``), on 8-bit inputs too where measured (denoising: what users' files
     hold), the family's first equal-iteration pair of ``pairs`` that both were measured on, our
     BM3D/CBM3D run, then the published methods; a measured model with no cell in the grid is left
     out."""
@@ -184,8 +207,8 @@ def compact_table(family: str, scores: Dict[str, Dict[tuple, dict]], published: 
         return any(c in scores.get(label, {}) for c in grid)
 
     rows: List[Tuple[str, List[str]]] = []
-    wanted = [(SHIPPED, f'{SHIPPED} (shipped)'),
-              (f'{SHIPPED} (8-bit input)', f'{SHIPPED} (shipped), 8-bit input')]
+    wanted = [(shipped, f'{shipped} (shipped)'),
+              (f'{shipped} (8-bit input)', f'{shipped} (shipped), 8-bit input')]
     pair = next(((a, b) for a, b, budget in pairs
                  if budget == 'equal iterations' and has_cells(a) and has_cells(b)), None)
     if pair:
@@ -261,19 +284,20 @@ def full_blocks(scores: dict, models: dict, published: Dict[str, dict]) -> Dict[
     return blocks
 
 
-def compact_blocks(scores: dict, published: Dict[str, dict]) -> Dict[str, str]:
-    """The README's blocks: ``<family>_compact`` for each task family."""
-    return {family + COMPACT: compact_table(family, scores.get(family, {}), published) for family in FAMILIES}
+def compact_blocks(scores: dict, published: Dict[str, dict], shipped: Dict[str, str]) -> Dict[str, str]:
+    """The README's blocks: ``<family>_compact`` for each task family, ``shipped[family]`` its shipped model."""
+    return {family + COMPACT: compact_table(family, scores.get(family, {}), published, shipped=shipped[family])
+            for family in FAMILIES}
 
 
 GUARDRAIL_SET, GUARDRAIL_SIGMAS = 'BSD68', (15, 25, 50)
 
 
-def guardrail_table(gray: Dict[str, Dict[tuple, dict]]) -> str:
+def guardrail_table(gray: Dict[str, Dict[tuple, dict]], shipped: str = 'vHeatIR-S') -> str:
     """docs/real_noise.md's ``guardrail`` block: the shipped gray denoiser's BSD68 PSNR at the true
     σ and at the σ ``--sigma auto`` estimates (``scripts/benchmark.py --sigma-auto``), the latter
-    with its difference; a missing cell shows as a dash."""
-    true, auto = gray.get(SHIPPED, {}), gray.get(f'{SHIPPED} (σ estimated)', {})
+    with its difference; a missing cell shows as a dash. ``shipped``: the shipped model's column."""
+    true, auto = gray.get(shipped, {}), gray.get(f'{shipped} (σ estimated)', {})
     lines = [f'| {GUARDRAIL_SET} | ' + ' | '.join(f'σ{s}' for s in GUARDRAIL_SIGMAS) + ' |',
              '|---' * (len(GUARDRAIL_SIGMAS) + 1) + '|']
     row_true, row_auto = ['true σ'], ['`--sigma auto`']
@@ -310,7 +334,7 @@ FAMILY_MODELS = {'denoise_gray': 'gray denoiser', 'denoise_color': 'colour denoi
                  'jpeg_gray': 'gray JPEG', 'jpeg_color': 'colour JPEG'}
 
 
-def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
+def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]], shipped: Dict[str, str]) -> str:
     """docs/status.md's ``floors`` block: each of :data:`FLOORS` with the shipped model's PSNR (its
     mean over the set, as measured) to three decimals and its margin. A floor holds when the PSNR
     at the manifest's two decimals reaches it, as the issue's table reads; when only the rounded
@@ -318,10 +342,10 @@ def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
     lines = ['| model | floor | shipped | margin | holds |', '|---|---|---|---|---|']
     for family, name, level, floor, kind in FLOORS:
         cells = scores.get(family, {})
-        value = cells.get(SHIPPED, {}).get((name, level))
+        value = cells.get(shipped[family], {}).get((name, level))
         label = f"{name} {'σ' if family.startswith('denoise') else 'q'}{level}"
         if kind == '8-bit gap':
-            eight = cells.get(f'{SHIPPED} (8-bit input)', {}).get((name, level))
+            eight = cells.get(f'{shipped[family]} (8-bit input)', {}).get((name, level))
             value = None if value is None or eight is None else {'psnr': eight['psnr'] - value['psnr']}
             label += ', 8-bit minus float input'
         row = [FAMILY_MODELS[family], f'{label} ≥ {_signed(floor, 2)}']
@@ -338,16 +362,16 @@ def floors_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
 HIGH_QUALITY_ROWS = [('jpeg_gray', 'Classic5', 'Classic5'), ('jpeg_color', 'LIVE1', 'LIVE1 colour')]
 
 
-def high_quality_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]]) -> str:
+def high_quality_table(scores: Dict[str, Dict[str, Dict[tuple, dict]]], shipped: Dict[str, str]) -> str:
     """docs/usage.md's ``jpeg_high_quality`` block: for each of :data:`HIGH_QUALITY_ROWS`, the JPEG
     input's PSNR, the shipped model's and the model's gain (the difference of the rounded cells), at
     every quality either was measured at; unmeasured cells are empty."""
-    levels = sorted({level for family, name, _ in HIGH_QUALITY_ROWS for label in (SHIPPED, 'input')
+    levels = sorted({level for family, name, _ in HIGH_QUALITY_ROWS for label in (shipped[family], 'input')
                      for (s, level) in scores.get(family, {}).get(label, {}) if s == name})
     lines = ['| PSNR dB | ' + ' | '.join(f'q{q}' for q in levels) + ' |', '|---' * (len(levels) + 1) + '|']
     for family, name, title in HIGH_QUALITY_ROWS:
         cells = scores.get(family, {})
-        given, model = cells.get('input', {}), cells.get(SHIPPED, {})
+        given, model = cells.get('input', {}), cells.get(shipped[family], {})
         pairs = [(given.get((name, q)), model.get((name, q))) for q in levels]
         kind = FAMILY_MODELS[family].split()[0]
         lines.append(f'| {title}, JPEG input | ' + ' | '.join(f"{i['psnr']:.2f}" if i else '' for i, _ in pairs) + ' |')
@@ -372,6 +396,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    help='file whose guardrail block (BSD68 at the true and the estimated sigma) is rewritten')
     p.add_argument('--status', default=None, help="file whose floors block (issue 21's floors) is rewritten")
     p.add_argument('--usage', default=None, help='file whose jpeg_high_quality block is rewritten')
+    p.add_argument('--manifest', default=MANIFEST, help='weights manifest naming the shipped model of each task')
     p.add_argument('--high-quality', default=os.path.join(ROOT, 'docs', 'results', 'jpeg_high_quality'),
                    help='folder of the high-quality JPEG benchmark JSONs')
     args = p.parse_args(argv)
@@ -379,15 +404,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(args.published) as f:
         published = json.load(f)
     scores, models, stale = measured(files)
+    shipped = {family: shipped_label(family, args.manifest) for family in FAMILIES}
     high_quality, _, stale_high = measured(sorted(glob.glob(os.path.join(args.high_quality, '*.json'))))
     stale += stale_high
     for path in stale:
         print(f'skipped {path}: its weights file has changed since it was measured', file=sys.stderr)
     targets = [(args.docs, full_blocks(scores, models, published)),
-               (args.readme, compact_blocks(scores, published)),
-               (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}))}),
-               (args.status, {'floors': floors_table(scores)}),
-               (args.usage, {'jpeg_high_quality': high_quality_table(high_quality)})]
+               (args.readme, compact_blocks(scores, published, shipped)),
+               (args.real_noise, {'guardrail': guardrail_table(scores.get('denoise_gray', {}), shipped['denoise_gray'])}),
+               (args.status, {'floors': floors_table(scores, shipped)}),
+               (args.usage, {'jpeg_high_quality': high_quality_table(high_quality, shipped)})]
     for _, blocks in targets:
         for name, body in blocks.items():
             print(f'## {name}\n\n{body}\n')

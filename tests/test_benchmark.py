@@ -312,7 +312,8 @@ def test_results_tables_write_compact_readme_and_full_docs_tables(tmp_path, caps
     readme, docs = tmp_path / 'README.md', tmp_path / 'benchmarks.md'
     readme.write_text(marked(compact))
     docs.write_text(marked(full))
-    args = ['--results', *files, '--published', str(published), '--readme', str(readme), '--docs', str(docs)]
+    args = ['--results', *files, '--published', str(published), '--readme', str(readme), '--docs', str(docs),
+            '--manifest', str(tmp_path / 'no_manifest.json')]   # no manifest: vHeatIR-S is shipped
     assert results_tables.main(args) == 0
     out = capsys.readouterr().out
     assert f'rewrote {", ".join(full)} in {docs}' in out and f'rewrote {", ".join(compact)} in {readme}' in out
@@ -367,7 +368,7 @@ def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one
              result('ours_bf16', {25: 28.0}, amp='bf16')]   # another column, never the guardrail's
     page = tmp_path / 'real_noise.md'
     page.write_text('intro\n<!-- results:guardrail -->\nold\n<!-- /results:guardrail -->\nend\n')
-    assert results_tables.main(['--results', *files, '--real-noise', str(page)]) == 0
+    assert results_tables.main(['--results', *files, '--real-noise', str(page), '--manifest', str(tmp_path / 'none')]) == 0
     block = page.read_text().split('<!-- results:guardrail -->\n')[1].split('\n<!-- /results')[0].splitlines()
     assert block == ['| BSD68 | σ15 | σ25 | σ50 |', '|---|---|---|---|',
                      '| true σ | 31.53 | 29.06 | 26.10 |',
@@ -393,7 +394,7 @@ def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_imp
              result('jpeg', 'jpeg', False, {('LIVE1', 10): 29.1449})]
     page = tmp_path / 'status.md'
     page.write_text('<!-- results:floors -->\n<!-- /results:floors -->\n')
-    assert results_tables.main(['--results', *files, '--status', str(page)]) == 0
+    assert results_tables.main(['--results', *files, '--status', str(page), '--manifest', str(tmp_path / 'none')]) == 0
     rows = {tuple(c.strip() for c in line.strip('|').split('|')[:2]): line
             for line in page.read_text().splitlines()[3:-1]}
     assert len(rows) == len(results_tables.FLOORS)
@@ -403,6 +404,49 @@ def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_imp
     assert rows[('colour denoiser', 'CBSD68 σ25 ≥ 31.15')].endswith('| 31.160 | +0.010 | ✓ |')
     assert rows[('gray JPEG', 'LIVE1 q10 ≥ 29.25')].endswith('| 29.145 | −0.105 | ✗ |')
     assert rows[('colour JPEG', 'LIVE1 q10 ≥ 27.20')].endswith('| — | — |  |')
+
+
+def test_results_tables_follow_the_manifest_to_a_deeper_shipped_model(tmp_path, scripts_importable):
+    """When the manifest ships a vHeatIR-M for one task, that task's README row, floors and
+    high-quality rows come from the M column (named from its option file), and the S model
+    measured before it is not shown as shipped; the other tasks keep vHeatIR-S."""
+    import results_tables
+    from vheatir.weights import default_entry
+    manifest = tmp_path / 'manifest.json'
+    manifest.write_text(json.dumps([
+        {'task': 'jpeg', 'color': 'gray', 'file': 'vheatir_M_jpeg_gray.pth',
+         'option': 'options/train/train_vHeatIR_M_jpeg_gray.yml'},
+        {'task': 'jpeg', 'color': 'gray', 'file': 'vheatir_S_jpeg_gray_5k1k.pth', 'label': 'vHeatIR-S (5k+1k it)',
+         'option': 'options/train/train_vHeatIR_S_jpeg_gray.yml'},
+        {'task': 'denoise', 'color': 'gray', 'file': 'vheatir_S_denoise_gray.pth',
+         'option': 'options/train/train_vHeatIR_S_denoise_gray.yml'}]))
+    assert default_entry('jpeg', 'gray', str(manifest))['file'] == 'vheatir_M_jpeg_gray.pth'
+    assert [results_tables.shipped_label(f, str(manifest)) for f in results_tables.FAMILIES] == \
+        ['vHeatIR-S', 'vHeatIR-S', 'vHeatIR-M', 'vHeatIR-S']   # colour: none listed
+
+    def result(name, option, psnr, checkpoint=None):
+        meta = {'checkpoint': checkpoint, 'option': option} if checkpoint else {'weights_meta': {'option': option}}
+        (tmp_path / f'{name}.json').write_text(json.dumps({
+            'model': 'vheatir', 'task': 'jpeg', 'color': False, 'arch': 'VHeatIR', **meta,
+            'results': [{'set': 'LIVE1', 'level': 10.0, 'mean': {'psnr': psnr, 'ssim': 0.8}}]}))
+        return str(tmp_path / f'{name}.json')
+
+    files = [result('s', 'options/train/train_vHeatIR_S_jpeg_gray.yml', 29.196),
+             result('m', 'options/train/train_vHeatIR_M_jpeg_gray.yml', 29.262),
+             result('probe', 'options/train/train_vHeatIR_M_jpeg_gray.yml', 29.3,
+                    checkpoint='experiments/run_m/models/net_g_1000.pth')]
+    scores, _, _ = results_tables.measured(files)
+    assert sorted(scores['jpeg_gray']) == ['vHeatIR-M', 'vHeatIR-M (run_m net_g_1000)', 'vHeatIR-S']
+    readme, status = tmp_path / 'README.md', tmp_path / 'status.md'
+    readme.write_text(''.join(f'<!-- results:{f}_compact -->\n<!-- /results:{f}_compact -->\n'
+                              for f in results_tables.FAMILIES))
+    status.write_text('<!-- results:floors -->\n<!-- /results:floors -->\n')
+    assert results_tables.main(['--results', *files, '--readme', str(readme), '--status', str(status),
+                                '--manifest', str(manifest)]) == 0
+    rows = [line for line in readme.read_text().splitlines() if '(shipped)' in line]
+    assert rows == ['| vHeatIR-M (shipped) | 29.26 | — | — | — | — | — | — | — |']
+    floor = next(line for line in status.read_text().splitlines() if 'LIVE1 q10 ≥ 29.25' in line)
+    assert floor.endswith('| 29.262 | +0.012 | ✓ |')
 
 
 def test_results_tables_high_quality_jpeg_table_shows_input_model_and_gain(tmp_path, scripts_importable):
@@ -424,7 +468,8 @@ def test_results_tables_high_quality_jpeg_table_shows_input_model_and_gain(tmp_p
     result('color_input', 'jpeg', True, 'input', {('LIVE1', 97): 40.85})
     page = tmp_path / 'usage.md'
     page.write_text('a\n<!-- results:jpeg_high_quality -->\nold\n<!-- /results:jpeg_high_quality -->\nb\n')
-    assert results_tables.main(['--results', '--usage', str(page), '--high-quality', str(folder)]) == 0
+    assert results_tables.main(['--results', '--usage', str(page), '--high-quality', str(folder),
+                               '--manifest', str(tmp_path / 'none')]) == 0
     block = page.read_text().split('-->\n')[1].split('\n<!--')[0].splitlines()
     assert block == ['| PSNR dB | q96 | q97 | q100 |', '|---|---|---|---|',
                      '| Classic5, JPEG input | 44.80 |  | 58.45 |',

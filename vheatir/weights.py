@@ -190,9 +190,9 @@ def update_manifest(entry: Dict[str, Any], manifest: str = MANIFEST) -> List[Dic
     return entries
 
 
-def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH,
-                    level: Optional[float] = None, noise: str = 'white') -> str:
-    """Path of the shipped weights for ``task`` ('denoise'|'jpeg') and ``color`` ('gray'|'color').
+def default_entry(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH,
+                  level: Optional[float] = None, noise: str = 'white') -> Dict[str, Any]:
+    """The manifest entry of the shipped weights for ``task`` ('denoise'|'jpeg') and ``color`` ('gray'|'color').
 
     Only entries of ``arch`` (vHeatIR by default; 'SwinIR' for the baselines) count. ``level``
     (a sigma on 0-255 or a JPEG quality, known exactly) picks the specialist for that level
@@ -201,8 +201,7 @@ def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str =
     same-budget snapshot) count only when no unlabelled one is listed. ``noise`` 'camera' picks
     the camera-noise model (``noise: camera`` in its entry) where one is listed, else the same as
     'white'; camera-noise models are never picked otherwise. The last matching entry wins.
-    Raises FileNotFoundError naming the pair when none is listed, or naming the file when the
-    entry points to a missing file.
+    Raises FileNotFoundError naming the pair when none is listed.
     """
     _check_task_color(task, color)
     pair = [e for e in read_manifest(manifest)
@@ -215,7 +214,17 @@ def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str =
     if not matches:
         raise FileNotFoundError(f'no shipped {arch} weights for {task}/{color} in {manifest}; '
                                 f'pass --weights FILE (or weights=...) or export some with scripts/export_weights.py')
-    path = os.path.join(os.path.dirname(manifest), matches[-1]['file'])
+    return matches[-1]
+
+
+def default_weights(task: str, color: str, manifest: str = MANIFEST, arch: str = DEFAULT_ARCH,
+                    level: Optional[float] = None, noise: str = 'white') -> str:
+    """Path of the weights file of :func:`default_entry` (same arguments).
+
+    Raises FileNotFoundError naming the pair when none is listed, or naming the file when the
+    entry points to a missing file.
+    """
+    path = os.path.join(os.path.dirname(manifest), default_entry(task, color, manifest, arch, level, noise)['file'])
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file {path} listed in {manifest} for {task}/{color} is missing')
     return path
