@@ -349,7 +349,7 @@ def test_jpeg_restore_leaves_nearly_lossless_and_grid_free_images_as_they_are(we
             out = restore(image, task='jpeg', quality=quality, weights=weights['jpeg_gray'])
         assert np.array_equal(out, image) and out is not image
     color = crop('astronaut', False, 64)
-    with pytest.warns(UserWarning, match='quality 99 is above 98, where the color model'):
+    with pytest.warns(UserWarning, match='quality 99 is above 98, where the colour model'):
         out = restore(jpeg_compress(color, 99), task='jpeg', quality=99, weights=weights['jpeg_color'])
     assert np.array_equal(out, jpeg_compress(color, 99))
     for image, key, color_mode in ((clean, 'jpeg_gray', 'gray'), (color, 'jpeg_color', 'color')):

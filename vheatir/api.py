@@ -655,7 +655,8 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
         return image.copy()
     net, info = load_model(select_weights(image, task, weights, device, level, noise), device)
     if task == 'jpeg' and round(cond_value * 100) > (limit := JPEG_MAX_QUALITY[info['color']]):
-        warnings.warn(f'quality {round(cond_value * 100)} is above {limit}, where the {info["color"]} model '
+        kind = 'colour' if info['color'] == 'color' else 'gray'
+        warnings.warn(f'quality {round(cond_value * 100)} is above {limit}, where the {kind} model '
                       f'would make the image worse: returned unchanged')
         return image.copy()
     amp = None if engine == 'onnxruntime' else native_amp(torch.device(device), amp, warnings.warn)
