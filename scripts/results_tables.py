@@ -74,13 +74,14 @@ PAIRS = [
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
 COMPACT = '_compact'      # suffix of the README's compact block of a family
+SMALL = 'vHeatIR-S'       # a vHeatIR model's label when nothing names its size
 
 
 def size_label(option: Optional[str]) -> str:
     """'vHeatIR-<size>' from a vHeatIR option file's name (``train_vHeatIR_<size>_<task>.yml``);
     'vHeatIR-S' for a name without one."""
     match = re.match(r'train_vHeatIR_([A-Za-z]+)_', os.path.basename(option or ''))
-    return f'vHeatIR-{match.group(1)}' if match else 'vHeatIR-S'
+    return f'vHeatIR-{match.group(1)}' if match else SMALL
 
 
 def shipped_label(family: str, manifest: str = MANIFEST) -> str:
@@ -91,7 +92,7 @@ def shipped_label(family: str, manifest: str = MANIFEST) -> str:
     try:
         entry = default_entry(task, color, manifest)
     except FileNotFoundError:
-        return 'vHeatIR-S'
+        return SMALL
     return entry.get('label') or size_label(entry.get('option'))
 
 
@@ -192,7 +193,7 @@ def markdown_table(family: str, scores: Dict[str, Dict[tuple, dict]], published:
 
 
 def compact_table(family: str, scores: Dict[str, Dict[tuple, dict]], published: Dict[str, dict],
-                  pairs: List[Tuple[str, str, str]] = PAIRS, shipped: str = 'vHeatIR-S') -> str:
+                  shipped: str, pairs: List[Tuple[str, str, str]] = PAIRS) -> str:
     """README table for ``family``, PSNR only: a row per method, a column per set and level.
 
     Rows: the shipped model (column ``shipped``), on 8-bit inputs too where measured (denoising: what users' files
@@ -286,14 +287,14 @@ def full_blocks(scores: dict, models: dict, published: Dict[str, dict]) -> Dict[
 
 def compact_blocks(scores: dict, published: Dict[str, dict], shipped: Dict[str, str]) -> Dict[str, str]:
     """The README's blocks: ``<family>_compact`` for each task family, ``shipped[family]`` its shipped model."""
-    return {family + COMPACT: compact_table(family, scores.get(family, {}), published, shipped=shipped[family])
+    return {family + COMPACT: compact_table(family, scores.get(family, {}), published, shipped[family])
             for family in FAMILIES}
 
 
 GUARDRAIL_SET, GUARDRAIL_SIGMAS = 'BSD68', (15, 25, 50)
 
 
-def guardrail_table(gray: Dict[str, Dict[tuple, dict]], shipped: str = 'vHeatIR-S') -> str:
+def guardrail_table(gray: Dict[str, Dict[tuple, dict]], shipped: str) -> str:
     """docs/real_noise.md's ``guardrail`` block: the shipped gray denoiser's BSD68 PSNR at the true
     σ and at the σ ``--sigma auto`` estimates (``scripts/benchmark.py --sigma-auto``), the latter
     with its difference; a missing cell shows as a dash. ``shipped``: the shipped model's column."""
