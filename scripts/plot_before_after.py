@@ -25,7 +25,7 @@ import torch  # noqa: E402
 import vheatir  # noqa: E402,F401
 from vheatir.benchmark import make_pair, network_restorer, score  # noqa: E402
 from vheatir.imageio import to_uint8  # noqa: E402
-from vheatir.weights import default_weights, load_network  # noqa: E402
+from vheatir.weights import default_weights, load_network, size_label  # noqa: E402
 
 
 def main() -> int:
@@ -44,7 +44,7 @@ def main() -> int:
             raise ValueError(f'{args.image}: no such file (run `python datasets/prepare.py`?)')
         gt, lq = make_pair(args.image, args.task, args.color, args.level)
         path = args.weights or default_weights(args.task, color)
-        net, _ = load_network(path)
+        net, info = load_network(path)
     except (OSError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
@@ -66,7 +66,7 @@ def main() -> int:
 
     level = f'σ={args.level:g}' if args.task == 'denoise' else f'q={args.level:g}'
     panels = [(f'input ({level}): {score(lq8, gt, args.task)["psnr"]:.2f} dB', lq8),
-              (f'vHeatIR-S: {score(out, gt, args.task)["psnr"]:.2f} dB', out),
+              (f'{size_label(info["meta"].get("option"))}: {score(out, gt, args.task)["psnr"]:.2f} dB', out),
               ('ground truth', gt)]
     fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.6))
     for ax, (title, img) in zip(axes, panels):

@@ -1,7 +1,7 @@
 """Draw what a trained vHeatIR learned to propagate: diffusivity k and the heat kernel.
 
     python scripts/plot_heat.py                       # shipped gray denoiser -> docs/heat_denoise_gray_*
-    python scripts/plot_heat.py --weights weights/vheatir_S_jpeg_gray.pth --out docs/heat_jpeg
+    python scripts/plot_heat.py --weights weights/vheatir_M_jpeg_gray.pth --out docs/heat_jpeg
 
 Writes ``<out>_diffusivity.png``: k (px^2) against normalised frequency
 r = sqrt(u^2 + v^2) / sqrt(2), with (u, v) = (n/H, m/W) in [0, 1), averaged over rings, for

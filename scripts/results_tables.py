@@ -42,7 +42,6 @@ import argparse
 import glob
 import json
 import os
-import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -50,7 +49,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import vheatir  # noqa: E402,F401  (torchvision alias before basicsr)
 from vheatir.docblocks import rewrite_files  # noqa: E402
-from vheatir.weights import MANIFEST, default_entry, sha256_of  # noqa: E402
+from vheatir.weights import MANIFEST, SMALL, default_entry, sha256_of, size_label  # noqa: E402
 
 # family -> (sets, levels): the levels each table shows, the issue's benchmark grid.
 FAMILIES = {
@@ -74,14 +73,6 @@ PAIRS = [
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MISSING = '—'
 COMPACT = '_compact'      # suffix of the README's compact block of a family
-SMALL = 'vHeatIR-S'       # a vHeatIR model's label when nothing names its size
-
-
-def size_label(option: Optional[str]) -> str:
-    """'vHeatIR-<size>' from a vHeatIR option file's name (``train_vHeatIR_<size>_<task>.yml``);
-    'vHeatIR-S' for a name without one."""
-    match = re.match(r'train_vHeatIR_([A-Za-z]+)_', os.path.basename(option or ''))
-    return f'vHeatIR-{match.group(1)}' if match else SMALL
 
 
 def shipped_label(family: str, manifest: str = MANIFEST) -> str:

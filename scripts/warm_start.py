@@ -5,7 +5,7 @@
     python vheatir/train.py -opt options/train/train_vHeatIR_S_denoise_color.yml --force_yml \\
         path:pretrain_network_g=experiments/pretrain/denoise_color_from_gray.pth path:param_key_g=params
 
-    python scripts/warm_start.py --weights weights/vheatir_S_jpeg_gray.pth --depths 4,4,4,4 \\
+    python scripts/warm_start.py --weights experiments/pretrain/vheatir_S_jpeg_gray_41500.pth --depths 4,4,4,4 \\
         --out experiments/pretrain/jpeg_gray_deeper.pth   # the same function, one more block per group
 
 How the head and tail are adapted is described in vheatir.weights.warm_start_params, how blocks

@@ -27,12 +27,12 @@ Weights = Union[str, Sequence[str], None]
 ENGINES = ('torch', 'onnxruntime')
 
 # The highest JPEG quality the shipped models restore, per colour mode of the weights (they were
-# trained on q 10-90). Above it they stop helping: on Classic5 the gray model gains 0.23 dB at q95
-# and loses 0.05 at q96, 0.55 at q97 and 6.5 at q100; on LIVE1 the colour model gains 0.52/0.33/0.09
+# trained on q 10-90). Above it they stop helping: on Classic5 the gray model gains 0.39/0.17 dB at
+# q95/96 and loses 0.21 at q97 and 5.2 at q100; on LIVE1 the colour model gains 0.52/0.33/0.09
 # dB at q96/97/98 and loses 0.23 at q99 (docs/usage.md#high-quality-jpegs). So restore() returns
 # such images as they are, and images with no JPEG grid too (never compressed, or so lightly that
 # no grid shows).
-JPEG_MAX_QUALITY = {'gray': 95, 'color': 98}
+JPEG_MAX_QUALITY = {'gray': 96, 'color': 98}
 
 # Peak memory of one forward pass, in bytes, is about
 #     PEAK_FEATURE_MAPS * H * W * embed_dim * 4 (float32),
@@ -603,7 +603,7 @@ def restore(image: np.ndarray, task: str = 'denoise', sigma: Union[float, str, N
             ships, for noise that reads as camera noise).
         quality: jpeg only; JPEG quality 1..100, or 'auto'/None to use :func:`estimate_quality`.
             For JPEG files, :func:`estimate_jpeg_quality` on the file is exact: pass its result.
-            Above ``JPEG_MAX_QUALITY`` of the weights' colour mode (gray 95, colour 98), or when
+            Above ``JPEG_MAX_QUALITY`` of the weights' colour mode (gray 96, colour 98), or when
             'auto' finds no JPEG grid, the image is returned unchanged (a copy), with a warning:
             there the models would make it worse.
         weights: None (shipped weights for task and colour mode; for a sigma or quality given as

@@ -24,6 +24,7 @@ one with ``noise: camera`` is used when ``sigma='auto'`` reads the noise as came
 import hashlib
 import json
 import os
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -43,6 +44,14 @@ IN_CHANS = {'gray': 1, 'color': 3}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIGHTS_DIR = os.path.join(ROOT, 'weights')
 MANIFEST = os.path.join(WEIGHTS_DIR, 'manifest.json')
+SMALL = 'vHeatIR-S'  # a vHeatIR model's name when nothing names its size
+
+
+def size_label(option: Optional[str]) -> str:
+    """'vHeatIR-<size>' from a vHeatIR option file's name (``train_vHeatIR_<size>_<task>.yml``,
+    as weights record it under ``meta['option']``); 'vHeatIR-S' for a name without one."""
+    match = re.match(r'train_vHeatIR_([A-Za-z]+)_', os.path.basename(option or ''))
+    return f'vHeatIR-{match.group(1)}' if match else SMALL
 
 
 def _check_task_color(task: str, color: str) -> None:
