@@ -30,7 +30,7 @@ from vheatir.data.degradations import add_gaussian_noise, camera_noise, jpeg_com
 from vheatir.data.samples import sample_image
 from vheatir.imageio import read_image
 from vheatir.weights import (FORMAT, deepen_params, default_weights, export_weights, load_network, read_manifest,
-                             update_manifest, warm_start_params)
+                             size_label, update_manifest, warm_start_params)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,6 +79,15 @@ def noisy_uint8(name, gray, size, seed=0):
 
 
 # ------------------------------------------------------------------- weights
+def test_size_label_names_a_model_by_its_option_file(weights):
+    """Tables and pictures name a model 'vHeatIR-<size>' from the option file its weights record."""
+    assert size_label('options/train/train_vHeatIR_M_jpeg_gray.yml') == 'vHeatIR-M'
+    assert size_label('/elsewhere/train_vHeatIR_L_denoise_color.yml') == 'vHeatIR-L'
+    assert size_label('my_run.yml') == size_label(None) == 'vHeatIR-S'
+    _, info = load_network(weights['jpeg_gray'])  # what scripts/plot_before_after.py names its panel by
+    assert info['meta']['option'] == weights['jpeg_gray_opt'] and size_label(info['meta']['option']) == 'vHeatIR-S'
+
+
 def test_export_load_and_manifest(weights, tmp_path):
     blob = torch.load(weights['gray'], weights_only=True)  # a plain dict: the safe loader reads it
     assert blob['format'] == FORMAT and blob['task'] == 'denoise' and blob['color'] == 'gray'
