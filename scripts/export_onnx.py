@@ -1,7 +1,7 @@
 """Export vHeatIR weights to ONNX, with dynamic batch, height and width, checked against PyTorch.
 
     python scripts/export_onnx.py --task denoise --color gray --out vheatir_denoise_gray.onnx
-    python scripts/export_onnx.py --weights weights/vheatir_S_jpeg_color.pth --out jpeg_color.onnx
+    python scripts/export_onnx.py --weights weights/vheatir_M_jpeg_color.pth --out jpeg_color.onnx
     python scripts/export_onnx.py --task denoise --color color --sigma 25 --out denoise_color_s25.onnx
 
 The graph takes 'image' (B, C, H, W) float32 in [0, 1] (RGB for colour models) and 'cond' (B, 1) =
