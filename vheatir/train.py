@@ -102,6 +102,9 @@ def main() -> int:
             _dump_rank_weights(store['model'], os.environ[DUMP_ENV])
     if dist.is_available() and dist.is_initialized():
         if status == 0:
+            # Rank 0 still validates and saves after the others finish; a rank that tears down its
+            # gloo connections while a peer still holds them can abort at exit.
+            dist.barrier()
             dist.destroy_process_group()
         # On failure the other ranks may be blocked in a collective: do not wait for them,
         # torchrun stops the remaining processes when one exits with an error.
