@@ -21,7 +21,8 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
   user  the whole `inference.py --task denoise --sigma 15` command in a child process on colour photos
        (0.5 MP, 2 MP, a folder of four 0.5 MP, 12 MP on one thread), per engine and dtype, best of
        --user-repeats: seconds per megapixel and peak RSS; variant cbm3d: CBM3D on the 0.5 MP photo. Variant
-       'baseline' runs the default command of another checkout (--user-baseline) in turn with them.
+       'baseline' runs the default command of another checkout (--user-baseline) in turn with them;
+       variant jpeg, `inference.py --task jpeg` on the same photos saved as JPEG quality 40.
   peers  gray denoising of one BSD68-sized image: vHeatIR-S per engine and dtype, DnCNN, FFDNet,
        DRUNet and SwinIR (architectures at random initialisation) and BM3D, in s/MP, beside their
        BSD68 sigma 25 PSNR (published for the peers, measured for ours and BM3D); the picture is
@@ -317,12 +318,13 @@ def section_flops(sizes: List[int], repeats: int) -> List[dict]:
     return rows
 
 
-def photo(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A noisy colour photo of height x width (uint8 RGB): scikit-image's astronaut resized, sigma 15."""
+def photo(height: int, width: int, seed: int = 0, sigma: float = 15) -> np.ndarray:
+    """A colour photo of height x width (uint8 RGB): scikit-image's astronaut resized, with
+    Gaussian noise of ``sigma`` (0-255 scale; 0 for the clean photo)."""
     import cv2
     from vheatir.data.samples import sample_image
     clean = cv2.resize(sample_image('astronaut', False), (width, height), interpolation=cv2.INTER_CUBIC)
-    noisy = clean + np.random.default_rng(seed).normal(0, 15, clean.shape)
+    noisy = clean + np.random.default_rng(seed).normal(0, sigma, clean.shape)
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
@@ -399,13 +401,14 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
     """Seconds per megapixel and peak RSS of `inference.py --task denoise --sigma 15` per case and variant
     (torch-fp32, torch-bf16, onnxruntime; 'glibc': torch-bf16 kept on glibc's malloc instead of
     jemalloc; 'baseline': the default command of the checkout at ``baseline``, e.g. an older
-    revision, run in turn with the others), best of ``repeats``;
-    variant 'cbm3d': CBM3D (PyPI bm3d) on the 0.5 MP photo."""
+    revision, run in turn with the others; 'jpeg': the default `inference.py --task jpeg` on the
+    same photos without noise saved as JPEG quality 40, the quality read from the file), best of
+    ``repeats``; variant 'cbm3d': CBM3D (PyPI bm3d) on the 0.5 MP photo."""
     import tempfile
     import cv2
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     flags = {'torch-fp32': ['--amp', 'fp32'], 'torch-bf16': ['--amp', 'bf16'], 'onnxruntime': ['--engine', 'onnxruntime'],
-             'glibc': ['--amp', 'bf16'], 'baseline': []}
+             'glibc': ['--amp', 'bf16'], 'baseline': [], 'jpeg': []}
     envs = {'glibc': {'VHEATIR_ALLOCATOR': 'system'}}
     if 'baseline' in variants and not os.path.isfile(os.path.join(baseline, 'inference.py')):
         raise SystemExit(f'error: variant baseline needs --user-baseline DIR with an inference.py, got {baseline!r}')
@@ -417,20 +420,25 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault('VHEATIR_ONNX_CACHE', os.path.join(tmp, 'onnx'))
-        folders = {}
+        folders, jpeg_folders = {}, {}
         for name, shapes, _ in USER_CASES:
             folders[name] = os.path.join(tmp, f'in{len(folders)}')
-            os.makedirs(folders[name])
+            jpeg_folders[name] = folders[name] + '_jpeg'
+            os.makedirs(folders[name]), os.makedirs(jpeg_folders[name])
             for i, (h, w) in enumerate(shapes):
                 cv2.imwrite(os.path.join(folders[name], f'{i}.png'), photo(h, w, i)[..., ::-1])
+                if 'jpeg' in variants:
+                    cv2.imwrite(os.path.join(jpeg_folders[name], f'{i}.jpg'), photo(h, w, i, sigma=0)[..., ::-1],
+                                [cv2.IMWRITE_JPEG_QUALITY, 40])
 
-        def command(folder: str, variant: str) -> List[str]:
+        def command(case: str, variant: str) -> List[str]:
             script = os.path.join(baseline if variant == 'baseline' else root, 'inference.py')
-            return [sys.executable, script, '--task', 'denoise', '--sigma', '15',
-                    '--input', folder, '--output', os.path.join(tmp, 'out'), *flags[variant]]
+            task = (['--task', 'jpeg', '--input', jpeg_folders[case]] if variant == 'jpeg'
+                    else ['--task', 'denoise', '--sigma', '15', '--input', folders[case]])
+            return [sys.executable, script, *task, '--output', os.path.join(tmp, 'out'), *flags[variant]]
 
         if 'onnxruntime' in variants:   # the one-off export is not what a user waits for each time
-            run_child(command(folders['0.5 MP'], 'onnxruntime'), 0)
+            run_child(command('0.5 MP', 'onnxruntime'), 0)
         for name, shapes, threads in USER_CASES:
             if name not in cases:
                 continue
@@ -438,7 +446,7 @@ def section_user(variants: List[str], cases: List[str], repeats: int, baseline: 
             runs_of = {v: [] for v in commands}
             for _ in range(repeats):   # variants in turn, so a drift of the machine hits them alike
                 for variant in commands:
-                    runs_of[variant].append(run_child(command(folders[name], variant), threads,
+                    runs_of[variant].append(run_child(command(name, variant), threads,
                                                           envs.get(variant)))
             for variant, runs in runs_of.items():
                 seconds, peak = min(r[0] for r in runs), max(r[1] for r in runs)
@@ -468,7 +476,7 @@ USER_GOALS = {'2 MP': ('⅓', 1 / 3, None), 'four 0.5 MP (a folder)': ('½', 1 /
 # earlier session (too slow to run as a 'baseline' variant each time), as the table shows it.
 USER_BEFORE_ISSUE = {'12 MP, one thread': (559.0, '559 s, 7.3 GB (AMD EPYC)')}
 USER_OTHER_VARIANTS = [('glibc', '`VHEATIR_ALLOCATOR=system`'), ('torch-fp32', '`--amp fp32`'),
-                       ('onnxruntime', '`--engine onnxruntime`')]
+                       ('onnxruntime', '`--engine onnxruntime`'), ('jpeg', '`--task jpeg` (vHeatIR-M)')]
 
 
 def _seconds(seconds: float) -> str:

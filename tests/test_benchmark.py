@@ -562,20 +562,26 @@ def test_bench_speed_user_runs_variants_in_turn_and_a_baseline_checkout(monkeypa
     (tmp_path / 'inference.py').write_text('')
     order = []
     monkeypatch.setattr(bench_speed, 'USER_CASES', [('tiny', [(8, 8)], 0)])
-    monkeypatch.setattr(bench_speed, 'photo', lambda h, w, seed=0: np.zeros((h, w, 3), np.uint8))
-    envs = []
+    monkeypatch.setattr(bench_speed, 'photo', lambda h, w, seed=0, sigma=15: np.full((h, w, 3), sigma, np.uint8))
+    envs, inputs = [], []
 
     def run_child(cmd, threads, extra_env=None):
         order.append(cmd[1])
         envs.append(extra_env)
+        folder = cmd[cmd.index('--input') + 1]
+        first = sorted(os.listdir(folder))[0]
+        inputs.append((cmd[cmd.index('--task') + 1], first, int(cv2.imread(os.path.join(folder, first)).mean().round())))
         return len(order), 2 ** 20
 
     monkeypatch.setattr(bench_speed, 'run_child', run_child)
-    rows = bench_speed.section_user(['baseline', 'torch-bf16', 'glibc'], ['tiny'], 2, str(tmp_path))
+    rows = bench_speed.section_user(['baseline', 'torch-bf16', 'glibc', 'jpeg'], ['tiny'], 2, str(tmp_path))
     ours = os.path.join(ROOT, 'inference.py')
-    assert order == [str(tmp_path / 'inference.py'), ours, ours] * 2          # alternating, repeat by repeat
-    assert envs == [None, None, {'VHEATIR_ALLOCATOR': 'system'}] * 2         # 'glibc' opts out of jemalloc
-    assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2), ('glibc', 3)]
+    assert order == [str(tmp_path / 'inference.py'), ours, ours, ours] * 2   # alternating, repeat by repeat
+    assert envs == [None, None, {'VHEATIR_ALLOCATOR': 'system'}, None] * 2   # 'glibc' opts out of jemalloc
+    # 'jpeg' restores JPEG files of the clean photo (sigma 0); the others denoise the noisy PNGs (sigma 15).
+    assert [i[:2] for i in inputs] == ([('denoise', '0.png')] * 3 + [('jpeg', '0.jpg')]) * 2
+    assert all(mean == 15 if task == 'denoise' else mean <= 2 for task, _, mean in inputs)
+    assert [(r['variant'], r['seconds']) for r in rows] == [('baseline', 1), ('torch-bf16', 2), ('glibc', 3), ('jpeg', 4)]
 
 
 def test_bench_speed_merge_keeps_unrun_user_rows_with_the_command_that_measured_them(scripts_importable):
@@ -608,24 +614,26 @@ def test_bench_speed_writes_the_user_tables_into_readme_and_docs(tmp_path, monke
             row('four 0.5 MP (a folder)', 'baseline', 20.0, 3500, 1.92),
             row('four 0.5 MP (a folder)', 'onnxruntime', 30.0, 4000, 1.92),
             row('four 0.5 MP (a folder)', 'glibc', 14.4, 3000, 1.92),
+            row('four 0.5 MP (a folder)', 'jpeg', 24.0, 2600, 1.92),
             row('12 MP, one thread', 'torch-bf16', 300.0, 5000, 12.0),
             row('0.5 MP', 'CBM3D', 30.0, 1600)]
     blocks = bench_speed.user_blocks(rows)
     full, compact = blocks['user'].splitlines(), blocks['user_compact'].splitlines()
-    assert full[2] == '| one 0.5 MP photo (800×600) | 10.4 s/MP, 2000 MB | 20.8 s/MP, 3000 MB | 0.50 |  |  |  |  |'
-    # the folder is 0.60 of before: the goal of one half is missed; glibc and ONNX columns filled where measured
+    assert full[2] == '| one 0.5 MP photo (800×600) | 10.4 s/MP, 2000 MB | 20.8 s/MP, 3000 MB | 0.50 |  |  |  |  |  |'
+    # the folder is 0.60 of before: the goal of one half is missed; glibc, ONNX and JPEG columns filled where measured
     assert full[3] == ('| a folder of four 0.5 MP photos | **6.2 s/MP**, 2500 MB | 10.4 s/MP, 3500 MB | **0.60** '
-                       '| ≤ ½ ✗ | 7.5 s/MP, 3000 MB |  | 15.6 s/MP, 4000 MB |')
+                       '| ≤ ½ ✗ | 7.5 s/MP, 3000 MB |  | 15.6 s/MP, 4000 MB | 12.5 s/MP, 2600 MB |')
     # 12 MP against the reference: 300 / 559 s is above one half, and 5000 MB is above 4 GB
     assert full[4].startswith('| one 12 MP photo (4000×3000), one thread | **300 s**, 5000 MB | 559 s, 7.3 GB')
     assert '| **0.54** | ≤ ½, ≤ 4 GB ✗ |' in full[4]
     assert full[-1].startswith('CBM3D (PyPI `bm3d`) on the 0.5 MP photo: 30.0 s')
     # README: the default's time and peak, and the other engines' and dtypes' s/MP where measured
-    assert compact[0] == '| input | default (bf16) | `--amp fp32` | `--engine onnxruntime` | peak memory (default) |'
-    assert compact[2] == '| one 0.5 MP photo (800×600) | 5.0 s (10.4 s/MP) |  |  | 2.0 GB |'
-    assert compact[3] == '| a folder of four 0.5 MP photos | 12.0 s (6.2 s/MP) |  | 15.6 s/MP | 2.4 GB |'
-    assert compact[4] == '| one 12 MP photo (4000×3000), one thread | 300 s (25.0 s/MP) |  |  | 4.9 GB |'
-    assert len(compact) == 6 and compact[-1] == '| CBM3D, one 0.5 MP photo | 30.0 s (62 s/MP) |  |  | 1.6 GB |'
+    assert compact[0] == ('| input | default (bf16) | `--amp fp32` | `--engine onnxruntime` | `--task jpeg` (vHeatIR-M) '
+                          '| peak memory (default) |')
+    assert compact[2] == '| one 0.5 MP photo (800×600) | 5.0 s (10.4 s/MP) |  |  |  | 2.0 GB |'
+    assert compact[3] == '| a folder of four 0.5 MP photos | 12.0 s (6.2 s/MP) |  | 15.6 s/MP | 12.5 s/MP | 2.4 GB |'
+    assert compact[4] == '| one 12 MP photo (4000×3000), one thread | 300 s (25.0 s/MP) |  |  |  | 4.9 GB |'
+    assert len(compact) == 6 and compact[-1] == '| CBM3D, one 0.5 MP photo | 30.0 s (62 s/MP) |  |  |  | 1.6 GB |'
 
     # The command line: only the blocks, from the JSON, into both files; a file without its block is an error.
     out = tmp_path / 'speed.json'
