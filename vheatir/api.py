@@ -27,9 +27,9 @@ Weights = Union[str, Sequence[str], None]
 ENGINES = ('torch', 'onnxruntime')
 
 # The highest JPEG quality the shipped models restore, per colour mode of the weights (they were
-# trained on q 10-90). Above it they stop helping: on Classic5 the gray model gains 0.39/0.17 dB at
-# q95/96 and loses 0.21 at q97 and 5.2 at q100; on LIVE1 the colour model gains 0.54/0.36/0.11
-# dB at q96/97/98 and loses 0.21 at q99 (docs/usage.md#high-quality-jpegs). So restore() returns
+# trained on q 10-90). Above it they stop helping: on Classic5 the gray model gains 0.37/0.15 dB at
+# q95/96 and loses 0.25 at q97 and 5.1 at q100; on LIVE1 the colour model gains 0.57/0.38/0.15
+# dB at q96/97/98 and loses 0.17 at q99 (docs/usage.md#high-quality-jpegs). So restore() returns
 # such images as they are, and images with no JPEG grid too (never compressed, or so lightly that
 # no grid shows).
 JPEG_MAX_QUALITY = {'gray': 96, 'color': 98}
