@@ -472,6 +472,28 @@ def test_white_noise_keeps_the_white_noise_estimate(gray):
         assert abs(flat_noise_sigma(noisy, 2) - sigma) < 0.25 * sigma   # white: the same at scale 2
 
 
+def test_censored_moments_match_sampled_clipped_noise():
+    rng = np.random.default_rng(0)
+    mu = np.array([-30.0, 10.0, 128.0, 250.0, 280.0])
+    mean, var = api._censored_moments(mu, 40.0)
+    samples = np.clip(mu[:, None] + 40.0 * rng.standard_normal((5, 400_000)), 0, 255)
+    assert np.allclose(mean, samples.mean(1), atol=0.2) and np.allclose(var, samples.var(1), rtol=0.01, atol=1.0)
+
+
+@pytest.mark.parametrize('gray', [True, False])
+def test_clipped_8bit_noise_reads_its_level(gray):
+    # Noise clipped at white (a blown sky) or at both ends (high sigma) reads at the level added,
+    # as it does unclipped; without the correction for clipping these read 8.8 and 48-49.
+    sky = sample_image('camera', gray).astype(np.float64)
+    sky[: sky.shape[0] // 2] = 255
+    noisy = sky + np.random.default_rng(0).normal(0, 15, sky.shape)
+    assert abs(white_noise_sigma(np.clip(np.rint(noisy), 0, 255).astype(np.uint8)) - 15) < 1.0
+    img = sample_image('chelsea', gray).astype(np.float32) / 255
+    noisy = add_gaussian_noise(img, 50, np.random.default_rng(50))
+    unclipped = white_noise_sigma(noisy)
+    assert abs(white_noise_sigma(np.clip(np.rint(noisy * 255), 0, 255).astype(np.uint8)) - unclipped) < 0.6
+
+
 def correlated_noise(shape, std, rng):
     """Noise of per-pixel std ``std`` correlated over a few pixels (white noise blurred by a 5 x 5
     Gaussian), as a camera's demosaicking and processing leave it."""
