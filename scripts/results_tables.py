@@ -288,18 +288,22 @@ GUARDRAIL_SET, GUARDRAIL_SIGMAS = 'BSD68', (15, 25, 50)
 def guardrail_table(gray: Dict[str, Dict[tuple, dict]], shipped: str) -> str:
     """docs/real_noise.md's ``guardrail`` block: the shipped gray denoiser's BSD68 PSNR at the true
     σ and at the σ ``--sigma auto`` estimates (``scripts/benchmark.py --sigma-auto``), the latter
-    with its difference; a missing cell shows as a dash. ``shipped``: the shipped model's column."""
-    true, auto = gray.get(shipped, {}), gray.get(f'{shipped} (σ estimated)', {})
+    with its difference, on SwinIR's float inputs and on 8-bit inputs (``--eight-bit``, rows shown
+    where measured); a missing cell shows as a dash. ``shipped``: the shipped model's column."""
     lines = [f'| {GUARDRAIL_SET} | ' + ' | '.join(f'σ{s}' for s in GUARDRAIL_SIGMAS) + ' |',
              '|---' * (len(GUARDRAIL_SIGMAS) + 1) + '|']
-    row_true, row_auto = ['true σ'], ['`--sigma auto`']
-    for s in GUARDRAIL_SIGMAS:
-        t, a = true.get((GUARDRAIL_SET, s)), auto.get((GUARDRAIL_SET, s))
-        row_true.append(f"{t['psnr']:.2f}" if t else MISSING)
-        # the difference of the rounded cells, so that the row reads consistently
-        row_auto.append(MISSING if a is None else f"{a['psnr']:.2f}" if t is None else
-                        f"{a['psnr']:.2f} ({round(a['psnr'], 2) - round(t['psnr'], 2):+.2f})".replace('-', '−'))
-    lines += ['| ' + ' | '.join(row) + ' |' for row in (row_true, row_auto)]
+    for suffix, name in (('', ''), (' (8-bit input)', '8-bit input, ')):
+        true, auto = gray.get(shipped + suffix, {}), gray.get(f'{shipped}{suffix} (σ estimated)', {})
+        if suffix and not (true or auto):
+            continue
+        row_true, row_auto = [f'{name}true σ'], [f'{name}`--sigma auto`']
+        for s in GUARDRAIL_SIGMAS:
+            t, a = true.get((GUARDRAIL_SET, s)), auto.get((GUARDRAIL_SET, s))
+            row_true.append(f"{t['psnr']:.2f}" if t else MISSING)
+            # the difference of the rounded cells, so that the row reads consistently
+            row_auto.append(MISSING if a is None else f"{a['psnr']:.2f}" if t is None else
+                            f"{a['psnr']:.2f} ({round(a['psnr'], 2) - round(t['psnr'], 2):+.2f})".replace('-', '−'))
+        lines += ['| ' + ' | '.join(row) + ' |' for row in (row_true, row_auto)]
     return '\n'.join(lines)
 
 

@@ -374,6 +374,13 @@ def test_results_tables_guardrail_compares_the_estimated_sigma_with_the_true_one
                      '| true σ | 31.53 | 29.06 | 26.10 |',
                      '| `--sigma auto` | 31.52 (−0.01) | 29.04 (−0.02) | — |']
     assert page.read_text().startswith('intro\n') and page.read_text().endswith('end\n')
+    # 8-bit inputs, where measured, get their own pair of rows, compared with each other.
+    files += [result('true8', {15: 31.52, 50: 26.04}, input='8-bit'),
+              result('auto8', {15: 31.50, 50: 26.061}, input='8-bit', sigma='auto')]
+    assert results_tables.main(['--results', *files, '--real-noise', str(page), '--manifest', str(tmp_path / 'none')]) == 0
+    block = page.read_text().split('<!-- results:guardrail -->\n')[1].split('\n<!-- /results')[0].splitlines()
+    assert block[4:] == ['| 8-bit input, true σ | 31.52 | — | 26.04 |',
+                         '| 8-bit input, `--sigma auto` | 31.50 (−0.02) | — | 26.06 (+0.02) |']
 
 
 def test_results_tables_floors_show_margins_and_which_hold(tmp_path, scripts_importable):
