@@ -23,7 +23,7 @@ Sections (CPU, batch 1, width 48, MLP ratio 2, window 8 for Swin):
        --user-repeats: seconds per megapixel and peak RSS; variant cbm3d: CBM3D on the 0.5 MP photo. Variant
        'baseline' runs the default command of another checkout (--user-baseline) in turn with them;
        variant jpeg, `inference.py --task jpeg` on the same photos saved as JPEG quality 40.
-  peers  gray denoising of one BSD68-sized image: vHeatIR-S per engine and dtype, DnCNN, FFDNet,
+  peers  gray denoising of one BSD68-sized image: the shipped gray denoiser per engine and dtype, DnCNN, FFDNet,
        DRUNet and SwinIR (architectures at random initialisation) and BM3D, in s/MP, beside their
        BSD68 sigma 25 PSNR (published for the peers, measured for ours and BM3D); the picture is
        drawn by scripts/plot_quality_speed.py --speed.
@@ -43,7 +43,9 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the repository (for vheatir) and scripts/ (for results_tables, read lazily)
+SCRIPTS = os.path.dirname(os.path.abspath(__file__))
+sys.path[0:1] = [os.path.dirname(SCRIPTS), SCRIPTS]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -547,10 +549,10 @@ def peer_networks() -> Dict[str, nn.Module]:
 
 def peer_psnr() -> Dict[str, Tuple[float, str]]:
     """BSD68 sigma 25 PSNR per model and where it comes from: docs/published.json for the peers,
-    this project's benchmark JSONs (docs/results) for vHeatIR-S (shipped weights) and BM3D."""
+    this project's benchmark JSONs (docs/results) for the shipped gray denoiser (named by its size,
+    e.g. 'vHeatIR-M') and BM3D."""
     import glob
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from results_tables import measured
+    from results_tables import measured, shipped_label
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, 'docs', 'published.json')) as f:
         published = json.load(f)['denoise_gray']
@@ -558,7 +560,8 @@ def peer_psnr() -> Dict[str, Tuple[float, str]]:
            if name != 'BM3D' and str(PEERS_SIGMA) in cells.get(PEERS_SET, {})}
     files = sorted(glob.glob(os.path.join(root, 'docs', 'results', '*.json')))
     scores = measured(files, root)[0].get('denoise_gray', {})
-    for name, label in (('vHeatIR-S', 'vHeatIR-S'), ('BM3D', 'BM3D (ours)')):
+    ours = shipped_label('denoise_gray')
+    for name, label in ((ours, ours), ('BM3D', 'BM3D (ours)')):
         cell = scores.get(label, {}).get((PEERS_SET, PEERS_SIGMA))
         if cell is None:  # e.g. between an export and its benchmark
             raise SystemExit(f'error: docs/results has no {PEERS_SET} sigma {PEERS_SIGMA} result for {label}; '
@@ -578,12 +581,13 @@ def refresh_peer_psnr(rows: List[dict], psnr: Dict[str, Tuple[float, str]]) -> L
 
 def peers_block(rows: List[dict]) -> str:
     """The peers section as Markdown (docs/speed.md's ``speed:peers``): one row per model with its
-    fp32 and bf16 s/MP, vHeatIR-S's ONNX Runtime in a row of its own and BM3D after it, the
+    fp32 and bf16 s/MP, our model's ONNX Runtime in a row of its own and BM3D after it, the
     peers by PSNR."""
     by = {(r['model'], r['engine']): r for r in rows}
     models = list(dict.fromkeys(r['model'] for r in rows))
     psnr = {r['model']: r['psnr'] for r in rows}
-    others = sorted((m for m in models if m not in ('vHeatIR-S', 'BM3D')), key=psnr.get)
+    ours = [m for m in models if m.startswith('vHeatIR')]
+    others = sorted((m for m in models if m not in ours and m != 'BM3D'), key=psnr.get)
     lines = ['| model | parameters | fp32, s/MP | bf16, s/MP | BSD68 σ25 (dB) |', '|---|---|---|---|---|']
 
     def line(label: str, fp32: Optional[dict], bf16: Optional[dict]) -> None:
@@ -594,10 +598,10 @@ def peers_block(rows: List[dict]) -> str:
         lines.append(f"| {label} | {params} | {cell(fp32)} | {cell(bf16)} | "
                      f"{first['psnr']:.2f} ({first['psnr_source']}) |")
 
-    if 'vHeatIR-S' in models:
-        line('vHeatIR-S (shipped)', by.get(('vHeatIR-S', 'torch fp32')), by.get(('vHeatIR-S', 'torch bf16')))
-        if ('vHeatIR-S', 'onnxruntime') in by:
-            line('vHeatIR-S, ONNX Runtime', by[('vHeatIR-S', 'onnxruntime')], None)
+    for m in ours:
+        line(f'{m} (shipped)', by.get((m, 'torch fp32')), by.get((m, 'torch bf16')))
+        if (m, 'onnxruntime') in by:
+            line(f'{m}, ONNX Runtime', by[(m, 'onnxruntime')], None)
     if ('BM3D', 'PyPI bm3d') in by:
         line('BM3D (PyPI)', by[('BM3D', 'PyPI bm3d')], None)
     for m in others:
@@ -607,17 +611,19 @@ def peers_block(rows: List[dict]) -> str:
 
 def section_peers(height: int, width: int, repeats: int) -> List[dict]:
     """Seconds per megapixel of gray denoising of one height x width image (default: BSD68's
-    size) on this CPU: vHeatIR-S (shipped gray weights) in torch fp32 and bf16 and in ONNX
+    size) on this CPU: the shipped gray denoiser (named by its size) in torch fp32 and bf16 and in ONNX
     Runtime, the peer architectures at random initialisation in fp32 and bf16 (autocast), and
     PyPI's BM3D. Network forwards only (no start-up), run in turn ``repeats`` times; medians.
     The PSNR is added by :func:`refresh_peer_psnr` when the results are written."""
     import bm3d
     from vheatir.onnx_engine import load_onnx_net
     from vheatir.weights import default_weights, load_network
+    from results_tables import shipped_label
     weights = default_weights('denoise', 'gray')
     ours = load_network(weights)[0].eval()
-    engines = {'vHeatIR-S': {'torch fp32': (ours, False), 'torch bf16': (ours, True),
-                             'onnxruntime': (load_onnx_net(weights), False)}}
+    name_ours = shipped_label('denoise_gray')
+    engines = {name_ours: {'torch fp32': (ours, False), 'torch bf16': (ours, True),
+                           'onnxruntime': (load_onnx_net(weights), False)}}
     for name, net in peer_networks().items():
         engines[name] = {'torch fp32': (net, False), 'torch bf16': (net, True)}
     x = torch.rand(1, 1, height, width, generator=torch.Generator().manual_seed(0))
@@ -639,7 +645,7 @@ def section_peers(height: int, width: int, repeats: int) -> List[dict]:
     for (name, engine, _), seconds in zip(calls, times):
         net = engines[name]['torch fp32'][0] if name in engines else None
         rows.append(dict(model=name, engine=engine, params=count_params(net) if net is not None else '-',
-                         weights='shipped' if name == 'vHeatIR-S' else 'random init' if net is not None else '-',
+                         weights='shipped' if name == name_ours else 'random init' if net is not None else '-',
                          seconds=seconds, s_per_mp=seconds / mp, image=f'{width}x{height}'))
         print(f'peers {name} {engine}: {seconds:.2f} s, {seconds / mp:.1f} s/MP', flush=True)
     return rows

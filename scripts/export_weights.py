@@ -1,10 +1,10 @@
 """Export a BasicSR checkpoint as shipped vHeatIR weights and list it in weights/manifest.json.
 
     python scripts/export_weights.py \\
-        --checkpoint experiments/train_vHeatIR_S_denoise_gray/models/net_g_latest.pth \\
-        --option options/train/train_vHeatIR_S_denoise_gray.yml --task denoise --color gray \\
-        --iterations 20000 --wall-time 36000 --data Train400 \\
-        --out weights/vheatir_S_denoise_gray.pth
+        --checkpoint experiments/train_vHeatIR_M_denoise_gray/models/net_g_20000.pth \\
+        --option options/train/train_vHeatIR_M_denoise_gray.yml --task denoise --color gray \\
+        --wall-time 36000 --data Train400 \\
+        --out weights/vheatir_M_denoise_gray.pth
 
 The file format and the manifest are defined in vheatir/weights.py.
 """

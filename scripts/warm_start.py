@@ -1,8 +1,8 @@
 """Write a BasicSR pretrain file that starts a model from shipped weights of another colour mode or depth.
 
-    python scripts/warm_start.py --weights weights/vheatir_S_denoise_gray.pth --in-chans 3 \\
+    python scripts/warm_start.py --weights weights/vheatir_M_denoise_gray.pth --in-chans 3 \\
         --out experiments/pretrain/denoise_color_from_gray.pth
-    python vheatir/train.py -opt options/train/train_vHeatIR_S_denoise_color.yml --force_yml \\
+    python vheatir/train.py -opt options/train/train_vHeatIR_M_denoise_color.yml --force_yml \\
         path:pretrain_network_g=experiments/pretrain/denoise_color_from_gray.pth path:param_key_g=params
 
     python scripts/warm_start.py --weights experiments/pretrain/vheatir_S_jpeg_gray_41500.pth --depths 4,4,4,4 \\

@@ -696,6 +696,22 @@ def test_bench_speed_peers_table_takes_the_psnr_of_the_weights_shipped_now(tmp_p
     assert table[6] == '| SwinIR | 11.5M | 235 |  | 29.50 (published) |'
 
 
+def test_bench_speed_peers_table_names_the_shipped_size(scripts_importable):
+    """A deeper shipped gray denoiser is named by its size in the peers table (its rows are
+    ours: first, with the ONNX row after them), not as vHeatIR-S."""
+    import bench_speed
+    rows = [{'model': 'DnCNN', 'engine': 'torch fp32', 'params': 556097, 's_per_mp': 3.1, 'psnr': 29.23,
+             'psnr_source': 'published'},
+            {'model': 'vHeatIR-M', 'engine': 'torch fp32', 'params': 623377, 's_per_mp': 12.5, 'psnr': 29.1,
+             'psnr_source': 'measured'},
+            {'model': 'vHeatIR-M', 'engine': 'onnxruntime', 'params': 623377, 's_per_mp': 20.0, 'psnr': 29.1,
+             'psnr_source': 'measured'}]
+    table = bench_speed.peers_block(rows).splitlines()
+    assert table[2] == '| vHeatIR-M (shipped) | 623k | 12.5 |  | 29.10 (measured) |'
+    assert table[3] == '| vHeatIR-M, ONNX Runtime | 623k | 20 |  | 29.10 (measured) |'
+    assert table[4].startswith('| DnCNN |') and 'vHeatIR-S' not in '\n'.join(table)
+
+
 def noisy_clean_pairs(root, sigma: float, seed: int):
     """A two-pair stand-in for CC15 under ``root``: 48 x 48 colour ``clean/X.png`` and 8-bit
     ``noisy/X.png`` with Gaussian noise of ``sigma``; returns the clean paths."""
@@ -760,9 +776,11 @@ def test_real_noise_gray_runs_the_gray_model_and_bm3d_on_luma(tmp_path):
         luma = cv2.cvtColor(cv2.imread(str(tmp_path / 'cc' / 'clean' / name)), cv2.COLOR_BGR2GRAY)
         mse = np.mean((cv2.cvtColor(noisy, cv2.COLOR_BGR2GRAY).astype(np.float64) - luma) ** 2)
         assert abs(row['input'] - 10 * np.log10(255 ** 2 / mse)) < 1e-6   # PSNR of the luma pair
-        assert row['weights'].endswith('vheatir_S_denoise_gray.pth')
+        assert row['weights'].endswith('vheatir_M_denoise_gray.pth')
         assert row['auto'] > row['input'] + 1 and row['bm3d_auto'] > row['input'] + 1
     assert '| BM3D at the estimated σ |' in proc.stdout and 'CBM3D' not in proc.stdout
+    assert all(row['model'] == 'vHeatIR-M' for row in payload['images'].values())   # named by its size
+    assert '| vHeatIR-M, default command (σ auto) |' in proc.stdout
     written = page.read_text()   # the gray block rewritten, the colour one left alone
     assert 'as gray' in written and 'old' not in written and '\ncolour\n' in written
 
@@ -778,4 +796,4 @@ def test_bench_speed_peer_psnr_without_a_recorded_result_is_a_one_line_error(mon
         bench_speed.peer_psnr()
     message = str(err.value)
     assert message.startswith('error:') and '\n' not in message
-    assert 'vHeatIR-S' in message and '--record' in message
+    assert results_tables.shipped_label('denoise_gray') in message and '--record' in message
